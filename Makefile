@@ -1,0 +1,27 @@
+# The README's commands. Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+WORKDIR ?= runs/demo
+
+.PHONY: demo test bench-data clean
+
+$(INSTALLED): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+# The main job on the bundled sample photos.
+demo: $(INSTALLED)
+	$(VENV)/bin/colorjax preview --config=configs/default.py --output=$(WORKDIR)/contact_sheet.png
+
+test: $(INSTALLED)
+	$(PY) -m pytest -x -q
+
+bench-data: $(INSTALLED)
+	$(VENV)/bin/colorjax bench-data
+
+clean:
+	rm -rf $(VENV) runs

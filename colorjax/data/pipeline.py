@@ -1,0 +1,339 @@
+"""The tf.data input pipeline: payload -> decode -> validate -> crop/flip -> batch -> numpy.
+
+Batches leave the host as uint8 RGB (``{"rgb": [B, H, W, 3]}``; unpaired training gets
+``{"a": …, "b": …}``, A shown as grayscale) so that Lab conversion happens on the device. With
+``data.color_space='lab'`` the pipeline emits float32 Lab instead (``{"lab": …}``), converted
+inside tf.data by the same formulas as on the device (colorjax.color).
+
+Randomness is a pure function of (seed, element index): shuffling uses seeded tf.data ops, and
+each element's resize scale, crop and flip come from stateless RNG keyed by its index in the
+stream. A training stream can therefore restart from any position (``Batches.state``) and
+continue exactly, without replaying its epoch.
+"""
+import atexit
+import hashlib
+import math
+import threading
+import weakref
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from colorjax import color
+from colorjax.data import images
+from colorjax.data.sources import DataError, FileSource, Shard, open_source
+
+# The input pipeline runs on the host CPU; keep TensorFlow off any accelerator JAX uses.
+tf.config.set_visible_devices([], 'GPU')
+
+_LOGGED_PATHS = 10  # skipped files named one by one in the log; after that only counts
+
+
+class SkipLog:
+  """Counts the images a stream dropped, by reason, once per distinct image (thread-safe)."""
+
+  def __init__(self, description, total=None):
+    self.description = description
+    self.total = total  # distinct images in the stream, when known
+    self._lock = threading.Lock()
+    self._good = set()
+    self._bad = {}  # key -> reason
+
+  def record(self, key, reason=None, detail=''):
+    """Notes one image: used (``reason`` None) or dropped for ``reason``."""
+    with self._lock:
+      if reason is None:
+        self._good.add(key)
+        return
+      if key in self._bad:
+        return
+      self._bad[key] = reason
+      if len(self._bad) <= _LOGGED_PATHS:
+        name = key.decode(errors='replace') if isinstance(key, bytes) and len(key) < 4096 else ''
+        logging.warning('Skipping image %s from %s: %s', name or '(encoded bytes)',
+                        self.description, detail or reason)
+
+  def counts(self):
+    """{reason: distinct images dropped}."""
+    with self._lock:
+      counts = {}
+      for reason in self._bad.values():
+        counts[reason] = counts.get(reason, 0) + 1
+      return counts
+
+  def all_dropped(self):
+    """True once every image of a stream of known size has been dropped."""
+    with self._lock:
+      return bool(self.total) and not self._good and len(self._bad) >= self.total
+
+  def summary(self):
+    counts = self.counts()
+    dropped = sum(counts.values())
+    of = f' of {self.total}' if self.total else ''
+    detail = ', '.join(f'{n} {reason}' for reason, n in sorted(counts.items()))
+    return f'{dropped}{of} images skipped from {self.description}' + (f' ({detail})' if dropped
+                                                                        else '')
+
+
+def _loader(source, data_config, skip_log):
+  """The Python side of decoding, called through tf.numpy_function: (payload, short side) ->
+  (uint8 RGB resized to that short side, ok)."""
+  def load(payload, short_side):
+    key = payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
+    try:
+      rgb = images.decode(source.read(payload), short_side=int(short_side),
+                          max_pixels=data_config.max_pixels)
+      if data_config.drop_grayscale:
+        chroma = images.mean_chroma(rgb)
+        if chroma < data_config.grayscale_chroma:
+          raise images.ImageError('grayscale', f'mean chroma {chroma:.2f}')
+    except images.ImageError as e:
+      skip_log.record(key, e.reason, str(e))
+      if skip_log.all_dropped():
+        raise DataError(f'Every image of {skip_log.description} was skipped: '
+                        f'{skip_log.summary()}.')
+      return np.zeros((1, 1, 3), np.uint8), False
+    skip_log.record(key)
+    return rgb, True
+
+  return load
+
+
+def _decoded(payloads, load, short_side_fn, seed):
+  """(index, payload) -> {'index', 'rgb', 'key'} with undecodable images filtered out."""
+
+  def decode(index, payload):
+    key = tf.stack([tf.cast(seed, tf.int64), index])
+    short_side = short_side_fn(key)
+    rgb, ok = tf.numpy_function(load, [payload, short_side], [tf.uint8, tf.bool])
+    rgb.set_shape([None, None, 3])
+    ok.set_shape([])
+    return {'index': index, 'rgb': rgb, 'ok': ok, 'key': key}
+
+  return (payloads.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+          .filter(lambda e: e['ok']))
+
+
+def _augment(element, image_size, flip):
+  """Random crop of image_size² and an optional horizontal flip, keyed by the element."""
+  crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(element['key'], 2))
+  rgb = tf.image.stateless_random_crop(element['rgb'], [image_size, image_size, 3], crop_key)
+  if flip:
+    rgb = tf.image.stateless_random_flip_left_right(rgb, flip_key)
+  return rgb
+
+
+def to_lab(rgb):
+  """uint8 RGB -> float32 Lab inside tf.data, with colorjax.color's formulas."""
+  tnp = tf.experimental.numpy
+  return color.rgb_to_lab(tf.cast(rgb, tf.float32) / 255.0, xp=tnp)
+
+
+def to_gray_rgb(rgb):
+  """uint8 RGB -> uint8 RGB with R = G = B = the gray of the same L*."""
+  tnp = tf.experimental.numpy
+  gray = color.rgb_to_gray(tf.cast(rgb, tf.float32) / 255.0, xp=tnp)
+  return tf.cast(tf.round(tf.clip_by_value(gray, 0.0, 1.0) * 255.0), tf.uint8) * tf.ones(
+      [1, 1, 3], tf.uint8)
+
+
+def _output(rgb, data_config):
+  """The pixels as they leave the pipeline: uint8 RGB, or float32 Lab."""
+  return to_lab(rgb) if data_config.color_space == 'lab' else rgb
+
+
+def _pixel_key(data_config):
+  return 'lab' if data_config.color_space == 'lab' else 'rgb'
+
+
+def _options(ds):
+  options = tf.data.Options()
+  options.deterministic = True
+  options.threading.max_intra_op_parallelism = 1
+  return ds.with_options(options)
+
+
+def per_process_batch(config, shard):
+  if config.batch_size % shard.count:
+    raise DataError(f'batch_size={config.batch_size} must be divisible by the number of '
+                    f'processes ({shard.count}).')
+  return config.batch_size // shard.count
+
+
+def _train_stream(config, source, shard, half, seed, start, gray):
+  """One infinite, shuffled, augmented and batched stream; yields {pixels, 'index'}."""
+  data = config.data
+  payloads = source.payloads('train', shard, half=half, seed=seed)
+  total = source.num_examples('train', shard, half)
+  # A file list is shuffled whole; encoded TFDS images through a buffer of bounded size.
+  buffer = total if isinstance(source, FileSource) else data.shuffle_buffer
+  skip_log = SkipLog(source.description + ('' if half is None else f' (half {"AB"[half]})'),
+                     total)
+  lo, hi = data.scale_range
+
+  def short_side(key):
+    scale = tf.random.stateless_uniform([], key, lo, hi)
+    return tf.cast(tf.math.round(scale * config.image_size), tf.int32)
+
+  payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+              .enumerate().skip(start))
+  ds = _decoded(payloads, _loader(source, data, skip_log), short_side, seed)
+
+  def finish(element):
+    rgb = _augment(element, config.image_size, data.flip)
+    if gray:
+      rgb = to_gray_rgb(rgb)
+    return {'pixels': _output(rgb, data), 'index': element['index']}
+
+  ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return ds.batch(per_process_batch(config, shard), drop_remainder=True), skip_log
+
+
+_OPEN_ITERATORS = weakref.WeakSet()
+
+
+class _NumpyIterator:
+  """A dataset's numpy iterator that is closed before the interpreter exits.
+
+  A tf.data iterator destroyed during interpreter shutdown hangs while its workers wait in
+  tf.numpy_function for a GIL that is never handed out again; closing it from atexit (or
+  explicitly) avoids that.
+  """
+
+  def __init__(self, dataset):
+    self._iterator = iter(dataset.as_numpy_iterator())
+    _OPEN_ITERATORS.add(self)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    if self._iterator is None:
+      raise StopIteration
+    return next(self._iterator)
+
+  def close(self):
+    self._iterator = None
+
+
+@atexit.register
+def _close_open_iterators():
+  for iterator in list(_OPEN_ITERATORS):
+    iterator.close()
+
+
+class Batches:
+  """An endless iterator of training batches (dicts of numpy arrays) that knows its position.
+
+  ``state`` (a dict of stream positions) given back to ``train_batches`` continues the same
+  stream exactly; ``skipped()`` summarises the images dropped so far.
+  """
+
+  def __init__(self, dataset, skip_logs, state):
+    self._iterator = _NumpyIterator(dataset.prefetch(tf.data.AUTOTUNE))
+    self.skip_logs = skip_logs
+    self.state = dict(state)
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    try:
+      batch = next(self._iterator)
+    except tf.errors.OpError as e:
+      for log in self.skip_logs:
+        if log.all_dropped():
+          raise DataError(f'Every image of {log.description} was skipped: '
+                          f'{log.summary()}.') from None
+      raise DataError(f'The input pipeline failed: {e.message}') from None
+    for name in self.state:
+      self.state[name] = int(batch.pop(f'index_{name}')[-1]) + 1
+    return batch
+
+  def close(self):
+    """Stops the pipeline; call before the interpreter exits (or use the atexit hook)."""
+    self._iterator.close()
+
+  def skipped(self):
+    return '; '.join(log.summary() for log in self.skip_logs)
+
+
+def train_batches(config, shard=Shard(), state=None):
+  """Training batches for this process: ``{"rgb"|"lab": [B, H, W, 3]}`` for paired tasks,
+  ``{"a": …, "b": …}`` when ``config.data.pairing == 'unpaired'``; B = batch_size / processes.
+
+  ``state`` is a ``Batches.state`` saved earlier: the stream continues from there.
+  """
+  source = open_source(config.data)
+  pixel_key = _pixel_key(config.data)
+  if config.data.pairing == 'unpaired':
+    names, halves, grays = ('a', 'b'), (0, 1), (True, False)
+  else:
+    names, halves, grays = (pixel_key,), (None,), (False,)
+  state = state or {name: 0 for name in names}
+  streams, logs = [], []
+  for offset, (name, half, gray) in enumerate(zip(names, halves, grays)):
+    ds, log = _train_stream(config, source, shard, half, config.seed + offset, state[name], gray)
+    streams.append(ds.map(lambda e, n=name: {n: e['pixels'], f'index_{n}': e['index']}))
+    logs.append(log)
+  if len(streams) > 1:
+    dataset = tf.data.Dataset.zip(tuple(streams)).map(lambda x, y: {**x, **y})
+  else:
+    dataset = streams[0]
+  return Batches(_options(dataset), logs, state)
+
+
+def num_eval_batches(config, source, shard):
+  """Batches every process yields in one eval pass (the same on all processes)."""
+  per_process = per_process_batch(config, shard)
+  total = source.num_examples('eval', Shard())
+  if total is None:
+    return None
+  return math.ceil(math.ceil(total / shard.count) / per_process)
+
+
+def eval_batches(config, shard=Shard()):
+  """One pass over the held-out images, centre-cropped, in a fixed order.
+
+  Yields ``{"rgb"|"lab": [B, H, W, 3], "mask": bool[B]}``; the last batches are padded (mask
+  False) so that every process yields the same number of full batches.
+  """
+  data = config.data
+  source = open_source(data)
+  skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
+  size = config.image_size
+  payloads = source.payloads('eval', shard, seed=config.seed).enumerate()
+  ds = _decoded(payloads, _loader(source, data, skip_log),
+                lambda key: tf.constant(size, tf.int32), config.seed)
+  ds = ds.map(lambda e: _output(tf.image.resize_with_crop_or_pad(e['rgb'], size, size), data),
+              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  batch_size = per_process_batch(config, shard)
+  ds = _options(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+  key = _pixel_key(data)
+  expected = num_eval_batches(config, source, shard)
+  count = 0
+  iterator = _NumpyIterator(ds)
+  try:
+    for pixels in iterator:
+      yield _padded(key, pixels, batch_size)
+      count += 1
+  except tf.errors.OpError as e:
+    raise DataError(f'Every image of {skip_log.description} was skipped: {skip_log.summary()}.'
+                    if skip_log.all_dropped() else f'The input pipeline failed: {e.message}'
+                    ) from None
+  finally:
+    iterator.close()
+  if skip_log.counts():
+    logging.warning('%s.', skip_log.summary())
+  shape = (size, size, 3)
+  while expected is not None and count < expected:
+    yield _padded(key, np.zeros((0,) + shape, np.float32 if key == 'lab' else np.uint8),
+                  batch_size)
+    count += 1
+
+
+def _padded(key, pixels, batch_size):
+  n = len(pixels)
+  pad = np.zeros((batch_size - n,) + pixels.shape[1:], pixels.dtype)
+  return {key: np.concatenate([pixels, pad]), 'mask': np.arange(batch_size) < n}

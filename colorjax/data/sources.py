@@ -1,0 +1,178 @@
+"""Where images come from, named by one string ``config.data.source``.
+
+- ``samples``: colour photographs shipped inside scikit-image's wheel (no network needed);
+- ``folder:PATH``: every image below PATH, with a deterministic held-out fraction for eval;
+- ``tfds:NAME``: a prepared TensorFlow Datasets data set (``data.data_dir``, splits).
+
+A source gives, per split and process, a tf.data.Dataset of *payloads* (file paths, or encoded
+image bytes for TFDS) plus ``read(payload) -> bytes``; decoding happens in the pipeline.
+"""
+import dataclasses
+import hashlib
+import os
+
+import tensorflow as tf
+
+from colorjax.data import images
+
+
+class DataError(ValueError):
+  """A data source that cannot be used, said in one sentence."""
+
+
+SAMPLE_PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg',
+                 'motorcycle_left.png', 'hubble_deep_field.jpg')
+SOURCE_FORMS = "'samples', 'folder:PATH' or 'tfds:NAME'"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+  """This process's part of the data: every ``count``-th item starting at ``index``."""
+  index: int = 0
+  count: int = 1
+
+
+def _held_out_key(relative_path):
+  return hashlib.sha1(relative_path.encode()).hexdigest()
+
+
+def split_files(paths, root, eval_fraction):
+  """Deterministic (train, eval) split of a file list by a hash of each relative path.
+
+  The same files are held out wherever the folder lives; at least one file is held out when
+  ``eval_fraction`` > 0 and there are two or more files.
+  """
+  ranked = sorted(paths, key=lambda p: _held_out_key(os.path.relpath(p, root)))
+  n_eval = 0
+  if eval_fraction > 0 and len(paths) >= 2:
+    n_eval = min(len(paths) - 1, max(1, round(eval_fraction * len(paths))))
+  held_out = set(ranked[:n_eval])
+  return ([p for p in paths if p not in held_out], [p for p in paths if p in held_out])
+
+
+def list_images(root):
+  """Every image file below ``root`` (recursively, sorted), by extension."""
+  found = []
+  for dirpath, dirnames, filenames in os.walk(root):
+    dirnames.sort()
+    found.extend(os.path.join(dirpath, name) for name in sorted(filenames)
+                 if name.lower().endswith(images.EXTENSIONS))
+  return found
+
+
+class FileSource:
+  """Images in files: a folder, or the bundled samples."""
+
+  def __init__(self, description, root, paths, eval_fraction):
+    self.description = description
+    self.root = root
+    self.train_files, self.eval_files = split_files(paths, root, eval_fraction)
+
+  def files(self, split):
+    return self.train_files if split == 'train' else self.eval_files
+
+  def _selected(self, split, shard, half):
+    files = self.files(split)
+    if half is not None:
+      files = files[half::2]
+    return files[shard.index::shard.count]
+
+  def num_examples(self, split, shard=Shard(), half=None):
+    return len(self._selected(split, shard, half))
+
+  def payloads(self, split, shard=Shard(), half=None, seed=0):
+    """File paths of ``split`` for this process (``half`` 0 or 1: disjoint halves); the
+    pipeline shuffles them, so ``seed`` is unused here."""
+    del seed
+    files = self._selected(split, shard, half)
+    if not files:
+      raise DataError(f'{self.description} has no {split} images for process {shard.index} of '
+                      f'{shard.count}; add images or lower data.eval_fraction.')
+    return tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
+
+  read = staticmethod(images.read_bytes)
+
+
+class TfdsSource:
+  """A prepared TFDS data set; images stay encoded until the pipeline decodes them."""
+
+  def __init__(self, name, data_dir, train_split, eval_split, image_key):
+    import tensorflow_datasets as tfds
+    self.description = f"TFDS data set '{name}'"
+    self.name, self.train_split, self.eval_split, self.image_key = (
+        name, train_split, eval_split, image_key)
+    try:
+      self.builder = tfds.builder(name, data_dir=data_dir)
+    except tfds.core.registered.DatasetNotFoundError:
+      raise DataError(f"data.source='tfds:{name}' names no TFDS data set; see "
+                      'https://www.tensorflow.org/datasets/catalog for the names.') from None
+
+  def _split(self, split):
+    return self.train_split if split == 'train' else self.eval_split
+
+  def num_examples(self, split, shard=Shard(), half=None):
+    """Examples in this process's part, or None when TFDS does not know (mock data, halves)."""
+    if half is not None:
+      return None
+    try:
+      total = self.builder.info.splits[self._split(split)].num_examples
+    except (KeyError, ValueError):
+      return None
+    return len(range(shard.index, total, shard.count))
+
+  def payloads(self, split, shard=Shard(), half=None, seed=0):
+    """Encoded image bytes of ``split`` for this process, files read in a seeded order."""
+    import tensorflow_datasets as tfds
+    name = self._split(split)
+    if half is not None:
+      name = tfds.even_splits(name, n=2)[half]
+    if shard.count > 1:
+      name = tfds.split_for_jax_process(name, process_index=shard.index,
+                                        process_count=shard.count)
+    try:
+      ds = self.builder.as_dataset(
+          split=name, shuffle_files=split == 'train',
+          read_config=tfds.ReadConfig(shuffle_seed=seed),
+          decoders={self.image_key: tfds.decode.SkipDecoding()})
+    except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as e:
+      raise DataError(
+          f"TFDS data set '{self.name}' is not prepared in {self.builder.data_dir_root}: prepare "
+          f"it once with `tfds build {self.name} --data_dir=DIR` (needs the network, and manual "
+          'downloads for some data sets) and set data.data_dir=DIR.') from e
+    except ValueError as e:
+      raise DataError(f"TFDS data set '{self.name}' has no split '{name}': {e}") from None
+    key = self.image_key
+    return ds.map(lambda example: example[key])
+
+  @staticmethod
+  def read(payload):
+    return payload
+
+
+def samples_dir():
+  import skimage
+  return os.path.join(os.path.dirname(skimage.__file__), 'data')
+
+
+def open_source(data_config):
+  """The source named by ``data_config.source``; one sentence when it cannot be used."""
+  source = data_config.source
+  if source == 'samples':
+    root = samples_dir()
+    return FileSource('the bundled sample photos', root,
+                      [os.path.join(root, name) for name in SAMPLE_PHOTOS],
+                      data_config.eval_fraction)
+  kind, _, rest = source.partition(':')
+  if kind == 'folder' and rest:
+    root = os.path.abspath(os.path.expanduser(rest))
+    if not os.path.isdir(root):
+      raise DataError(f"data.source folder '{rest}' does not exist or is not a folder.")
+    paths = list_images(root)
+    if not paths:
+      raise DataError(f"data.source folder '{rest}' holds no images (looked recursively for "
+                      f"{', '.join(images.EXTENSIONS)}).")
+    return FileSource(f"folder '{rest}'", root, paths, data_config.eval_fraction)
+  if kind == 'tfds' and rest:
+    return TfdsSource(rest, data_config.data_dir, data_config.train_split,
+                      data_config.eval_split, data_config.image_key)
+  raise DataError(f"data.source={source!r} is not a known source; use {SOURCE_FORMS}.")

@@ -1,0 +1,70 @@
+"""Config validation before anything compiles: one sentence naming the field, the value and
+what is allowed."""
+import numbers
+
+
+class ConfigError(ValueError):
+  """A config field with a value colorjax cannot use."""
+
+
+def get_field(config, field):
+  """config['a.b.c'] by dotted path; ConfigError when it does not exist."""
+  value = config
+  for part in field.split('.'):
+    try:
+      value = value[part]
+    except (KeyError, AttributeError, TypeError):
+      raise ConfigError(f'config.{field} is missing; add it to the config (see '
+                        'configs/default.py).') from None
+  return value
+
+
+def check_choice(config, field, allowed):
+  value = get_field(config, field)
+  if value not in allowed:
+    raise ConfigError(f'config.{field}={value!r} is not allowed; use one of '
+                      f'{", ".join(repr(a) for a in allowed)}.')
+
+
+def check_number(config, field, *, low=None, high=None, low_open=False, high_open=False,
+                 integer=False):
+  """A number in [low, high] (or open at either end)."""
+  value = get_field(config, field)
+  kind = numbers.Integral if integer else numbers.Real
+  ok = isinstance(value, kind) and not isinstance(value, bool)
+  if ok and low is not None:
+    ok = value > low if low_open else value >= low
+  if ok and high is not None:
+    ok = value < high if high_open else value <= high
+  if not ok:
+    left = ('(' if low_open else '[') + ('-inf' if low is None else str(low))
+    right = ('inf' if high is None else str(high)) + (')' if high_open else ']')
+    what = 'an integer' if integer else 'a number'
+    raise ConfigError(f'config.{field}={value!r} is not allowed; use {what} in {left}, {right}.')
+
+
+def check_source(config, field):
+  value = get_field(config, field)
+  kind, _, rest = str(value).partition(':')
+  if not (value == 'samples' or (kind in ('folder', 'tfds') and rest)):
+    raise ConfigError(f"config.{field}={value!r} is not allowed; use 'samples', 'folder:PATH' "
+                      "or 'tfds:NAME'.")
+
+
+def validate_data(config):
+  """The fields the input pipeline reads."""
+  check_number(config, 'seed', integer=True)
+  check_number(config, 'image_size', low=1, integer=True)
+  check_number(config, 'batch_size', low=1, integer=True)
+  check_source(config, 'data.source')
+  check_choice(config, 'data.pairing', ('paired', 'unpaired'))
+  check_choice(config, 'data.color_space', ('rgb', 'lab'))
+  check_number(config, 'data.eval_fraction', low=0, high=1, high_open=True)
+  check_number(config, 'data.max_pixels', low=1, integer=True)
+  check_number(config, 'data.grayscale_chroma', low=0)
+  check_number(config, 'data.shuffle_buffer', low=1, integer=True)
+  scale = get_field(config, 'data.scale_range')
+  if not (isinstance(scale, (tuple, list)) and len(scale) == 2
+          and all(isinstance(s, numbers.Real) for s in scale) and 0 < scale[0] <= scale[1]):
+    raise ConfigError(f'config.data.scale_range={scale!r} is not allowed; use (lo, hi) with '
+                      '0 < lo <= hi.')
