@@ -15,6 +15,10 @@ from PIL import Image, ImageOps
 
 from colorjax import color
 
+# Our own max_pixels check refuses oversized images; Pillow's warning below its hard limit
+# would only repeat it.
+warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)
+
 EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp')
 DEFAULT_MAX_PIXELS = 64_000_000
 
@@ -52,51 +56,38 @@ def _to_rgb(image):
   return image.convert('RGB')
 
 
-def decode(data, *, short_side=None, max_pixels=DEFAULT_MAX_PIXELS):
+def decode(data, *, min_short_side=None, max_pixels=DEFAULT_MAX_PIXELS):
   """Encoded image bytes -> uint8 [H, W, 3] RGB.
 
-  With ``short_side`` the result is resized (antialiased) so that its shorter side has exactly
-  that many pixels, keeping the aspect ratio; tiny images (even 1x1) are upsampled. The first
-  frame of an animation is used and EXIF orientation is applied. Raises ImageError with reason
-  'empty', 'too large' (more than ``max_pixels`` pixels in the header: a decompression bomb is
-  refused before decoding) or 'undecodable'.
+  With ``min_short_side``, an image larger than needed is reduced cheaply while decoding (JPEG
+  DCT scaling, else an integer box reduction) to a short side in [min_short_side,
+  2 × min_short_side); the exact resize is left to the caller. The first frame of an animation
+  is used and EXIF orientation is applied. Raises ImageError with reason 'empty', 'too large'
+  (more than ``max_pixels`` pixels in the header: a decompression bomb is refused before
+  decoding) or 'undecodable'.
   """
   if not data:
     raise ImageError('empty', 'zero bytes')
   try:
-    with warnings.catch_warnings():
-      warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-      image = Image.open(io.BytesIO(data))
-      width, height = image.size
-      if width * height > max_pixels:
-        raise ImageError('too large', f'{width}x{height} pixels is over the limit of {max_pixels}')
-      if width < 1 or height < 1:
-        raise ImageError('undecodable', f'{width}x{height} pixels')
-      if short_side and image.format == 'JPEG':
-        # Decode at the smallest DCT scale that still covers short_side.
-        image.draft('RGB', (short_side, short_side))
-      image.load()
-      image = _to_rgb(ImageOps.exif_transpose(image))
+    image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    if width * height > max_pixels:
+      raise ImageError('too large', f'{width}x{height} pixels is over the limit of {max_pixels}')
+    if min_short_side:
+      image.draft('RGB', (min_short_side, min_short_side))  # JPEG only; no-op otherwise
+    image.load()
+    image = _to_rgb(ImageOps.exif_transpose(image))
   except ImageError:
     raise
   except Image.DecompressionBombError as e:
     raise ImageError('too large', str(e)) from None
   except Exception as e:  # Pillow raises many types for corrupt data.
     raise ImageError('undecodable', f'{type(e).__name__}: {e}') from None
-  if short_side:
-    image = resize_short_side(image, short_side)
+  if min_short_side:
+    factor = min(image.size) // min_short_side
+    if factor >= 2:
+      image = image.reduce(factor)
   return np.asarray(image, dtype=np.uint8)
-
-
-def resize_short_side(image, short_side):
-  """Resize a Pillow image so that its shorter side is ``short_side``, keeping the aspect."""
-  width, height = image.size
-  scale = short_side / min(width, height)
-  size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))
-  if size == image.size:
-    return image
-  return image.resize(size, Image.Resampling.BILINEAR if scale > 1 else Image.Resampling.LANCZOS,
-                      reducing_gap=None if scale > 1 else 3.0)
 
 
 def mean_chroma(rgb, xp=np):

@@ -67,6 +67,9 @@ class SkipLog:
     with self._lock:
       return bool(self.total) and not self._good and len(self._bad) >= self.total
 
+  def all_dropped_error(self):
+    return DataError(f'Every image of {self.description} was skipped: {self.summary()}.')
+
   def summary(self):
     counts = self.counts()
     dropped = sum(counts.values())
@@ -77,12 +80,13 @@ class SkipLog:
 
 
 def _loader(source, data_config, skip_log):
-  """The Python side of decoding, called through tf.numpy_function: (payload, short side) ->
-  (uint8 RGB resized to that short side, ok)."""
-  def load(payload, short_side):
+  """The Python side of decoding, run through tf.numpy_function: (payload, min short side) ->
+  (uint8 RGB, ok). Failures are counted in ``skip_log`` and come back as ok=False."""
+
+  def load(payload, min_short_side):
     key = payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
     try:
-      rgb = images.decode(source.read(payload), short_side=int(short_side),
+      rgb = images.decode(source.read(payload), min_short_side=int(min_short_side),
                           max_pixels=data_config.max_pixels)
       if data_config.drop_grayscale:
         chroma = images.mean_chroma(rgb)
@@ -91,8 +95,7 @@ def _loader(source, data_config, skip_log):
     except images.ImageError as e:
       skip_log.record(key, e.reason, str(e))
       if skip_log.all_dropped():
-        raise DataError(f'Every image of {skip_log.description} was skipped: '
-                        f'{skip_log.summary()}.')
+        raise skip_log.all_dropped_error() from None
       return np.zeros((1, 1, 3), np.uint8), False
     skip_log.record(key)
     return rgb, True
@@ -100,28 +103,49 @@ def _loader(source, data_config, skip_log):
   return load
 
 
-def _decoded(payloads, load, short_side_fn, seed):
-  """(index, payload) -> {'index', 'rgb', 'key'} with undecodable images filtered out."""
+def _square_crop(rgb, image_size, scale, position):
+  """An image_size² crop of ``rgb`` resized so that its short side is image_size × scale.
 
-  def decode(index, payload):
-    key = tf.stack([tf.cast(seed, tf.int64), index])
-    short_side = short_side_fn(key)
-    rgb, ok = tf.numpy_function(load, [payload, short_side], [tf.uint8, tf.bool])
-    rgb.set_shape([None, None, 3])
-    ok.set_shape([])
-    return {'index': index, 'rgb': rgb, 'ok': ok, 'key': key}
+  ``position`` in [0, 1]² places the crop window (0.5, 0.5: centred). Only the window is
+  resampled (bilinear), never the whole image; decoding already brought the image to within
+  2× of the size needed, so bilinear sampling does not alias.
+  """
+  shape = tf.cast(tf.shape(rgb)[:2], tf.float32)
+  window = image_size * tf.reduce_min(shape) / (image_size * scale)  # source pixels
+  start = position * tf.maximum(shape - window, 0.0)
+  step = window / image_size
+  first = start + 0.5 * step - 0.5  # centre of the first output pixel, in source pixels
+  last = first + (image_size - 1) * step
+  denominator = tf.maximum(shape - 1.0, 1.0)
+  box = tf.concat([first / denominator, last / denominator], axis=0)  # y1, x1, y2, x2
+  crop = tf.image.crop_and_resize(rgb[None], box[None], [0],
+                                  [image_size, image_size])[0]
+  return tf.cast(tf.round(tf.clip_by_value(crop, 0.0, 255.0)), tf.uint8)
 
-  return (payloads.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+def _images(payloads, load, image_size, seed, train, data_config):
+  """(index, payload) -> {'index', 'rgb': uint8 image_size²}; undecodable images dropped.
+
+  Training draws each element's scale, crop position and flip from stateless RNG keyed by
+  (seed, index); evaluation takes the centred crop at scale 1.
+  """
+  lo, hi = data_config.scale_range if train else (1.0, 1.0)
+
+  def decode_and_crop(index, payload):
+    if train:
+      u = tf.random.stateless_uniform([4], tf.stack([tf.cast(seed, tf.int64), index]))
+      scale, position, flip = lo + (hi - lo) * u[0], u[1:3], u[3] < 0.5
+    else:
+      scale, position, flip = tf.constant(1.0), tf.constant([0.5, 0.5]), tf.constant(False)
+    needed = tf.cast(tf.math.ceil(scale * image_size), tf.int32)
+    rgb, ok = tf.numpy_function(load, [payload, needed], [tf.uint8, tf.bool])
+    rgb = _square_crop(tf.ensure_shape(rgb, [None, None, 3]), image_size, scale, position)
+    if train and data_config.flip:
+      rgb = tf.cond(flip, lambda: rgb[:, ::-1], lambda: rgb)
+    return {'index': index, 'rgb': rgb, 'ok': tf.ensure_shape(ok, [])}
+
+  return (payloads.map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .filter(lambda e: e['ok']))
-
-
-def _augment(element, image_size, flip):
-  """Random crop of image_size² and an optional horizontal flip, keyed by the element."""
-  crop_key, flip_key = tf.unstack(tf.random.experimental.stateless_split(element['key'], 2))
-  rgb = tf.image.stateless_random_crop(element['rgb'], [image_size, image_size, 3], crop_key)
-  if flip:
-    rgb = tf.image.stateless_random_flip_left_right(rgb, flip_key)
-  return rgb
 
 
 def to_lab(rgb):
@@ -134,12 +158,11 @@ def to_gray_rgb(rgb):
   """uint8 RGB -> uint8 RGB with R = G = B = the gray of the same L*."""
   tnp = tf.experimental.numpy
   gray = color.rgb_to_gray(tf.cast(rgb, tf.float32) / 255.0, xp=tnp)
-  return tf.cast(tf.round(tf.clip_by_value(gray, 0.0, 1.0) * 255.0), tf.uint8) * tf.ones(
-      [1, 1, 3], tf.uint8)
+  return tf.repeat(tf.cast(tf.round(gray * 255.0), tf.uint8), 3, axis=-1)
 
 
 def _output(rgb, data_config):
-  """The pixels as they leave the pipeline: uint8 RGB, or float32 Lab."""
+  """Pixels as they leave the pipeline (applied to whole batches): uint8 RGB or float32 Lab."""
   return to_lab(rgb) if data_config.color_space == 'lab' else rgb
 
 
@@ -161,8 +184,8 @@ def per_process_batch(config, shard):
   return config.batch_size // shard.count
 
 
-def _train_stream(config, source, shard, half, seed, start, gray):
-  """One infinite, shuffled, augmented and batched stream; yields {pixels, 'index'}."""
+def _train_stream(config, source, shard, name, half, seed, start, gray):
+  """One endless, shuffled, augmented, batched stream -> ({name: pixels, 'index_'+name}, log)."""
   data = config.data
   payloads = source.payloads('train', shard, half=half, seed=seed)
   total = source.num_examples('train', shard, half)
@@ -170,24 +193,24 @@ def _train_stream(config, source, shard, half, seed, start, gray):
   buffer = total if isinstance(source, FileSource) else data.shuffle_buffer
   skip_log = SkipLog(source.description + ('' if half is None else f' (half {"AB"[half]})'),
                      total)
-  lo, hi = data.scale_range
-
-  def short_side(key):
-    scale = tf.random.stateless_uniform([], key, lo, hi)
-    return tf.cast(tf.math.round(scale * config.image_size), tf.int32)
-
   payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
               .enumerate().skip(start))
-  ds = _decoded(payloads, _loader(source, data, skip_log), short_side, seed)
+  ds = _images(payloads, _loader(source, data, skip_log), config.image_size, seed, True, data)
+  ds = ds.batch(per_process_batch(config, shard), drop_remainder=True)
 
-  def finish(element):
-    rgb = _augment(element, config.image_size, data.flip)
-    if gray:
-      rgb = to_gray_rgb(rgb)
-    return {'pixels': _output(rgb, data), 'index': element['index']}
+  def finish(batch):
+    rgb = to_gray_rgb(batch['rgb']) if gray else batch['rgb']
+    return {name: _output(rgb, data), f'index_{name}': batch['index']}
 
-  ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-  return ds.batch(per_process_batch(config, shard), drop_remainder=True), skip_log
+  return ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), skip_log
+
+
+def _pipeline_error(skip_logs, error):
+  """The one sentence for a failed pipeline: every image skipped, or TensorFlow's message."""
+  for log in skip_logs:
+    if log.all_dropped():
+      return log.all_dropped_error()
+  return DataError(f'The input pipeline failed: {error.message}')
 
 
 _OPEN_ITERATORS = weakref.WeakSet()
@@ -242,11 +265,7 @@ class Batches:
     try:
       batch = next(self._iterator)
     except tf.errors.OpError as e:
-      for log in self.skip_logs:
-        if log.all_dropped():
-          raise DataError(f'Every image of {log.description} was skipped: '
-                          f'{log.summary()}.') from None
-      raise DataError(f'The input pipeline failed: {e.message}') from None
+      raise _pipeline_error(self.skip_logs, e) from None
     for name in self.state:
       self.state[name] = int(batch.pop(f'index_{name}')[-1]) + 1
     return batch
@@ -274,8 +293,9 @@ def train_batches(config, shard=Shard(), state=None):
   state = state or {name: 0 for name in names}
   streams, logs = [], []
   for offset, (name, half, gray) in enumerate(zip(names, halves, grays)):
-    ds, log = _train_stream(config, source, shard, half, config.seed + offset, state[name], gray)
-    streams.append(ds.map(lambda e, n=name: {n: e['pixels'], f'index_{n}': e['index']}))
+    ds, log = _train_stream(config, source, shard, name, half, config.seed + offset, state[name],
+                            gray)
+    streams.append(ds)
     logs.append(log)
   if len(streams) > 1:
     dataset = tf.data.Dataset.zip(tuple(streams)).map(lambda x, y: {**x, **y})
@@ -304,12 +324,10 @@ def eval_batches(config, shard=Shard()):
   skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
   size = config.image_size
   payloads = source.payloads('eval', shard, seed=config.seed).enumerate()
-  ds = _decoded(payloads, _loader(source, data, skip_log),
-                lambda key: tf.constant(size, tf.int32), config.seed)
-  ds = ds.map(lambda e: _output(tf.image.resize_with_crop_or_pad(e['rgb'], size, size), data),
-              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  ds = _images(payloads, _loader(source, data, skip_log), size, config.seed, False, data)
   batch_size = per_process_batch(config, shard)
-  ds = _options(ds.batch(batch_size).prefetch(tf.data.AUTOTUNE))
+  ds = _options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
+                .prefetch(tf.data.AUTOTUNE))
   key = _pixel_key(data)
   expected = num_eval_batches(config, source, shard)
   count = 0
@@ -319,9 +337,7 @@ def eval_batches(config, shard=Shard()):
       yield _padded(key, pixels, batch_size)
       count += 1
   except tf.errors.OpError as e:
-    raise DataError(f'Every image of {skip_log.description} was skipped: {skip_log.summary()}.'
-                    if skip_log.all_dropped() else f'The input pipeline failed: {e.message}'
-                    ) from None
+    raise _pipeline_error([skip_log], e) from None
   finally:
     iterator.close()
   if skip_log.counts():

@@ -1,0 +1,42 @@
+"""The ``colorjax`` command: ``colorjax SUBCOMMAND [--flags]``; ``colorjax --help`` lists them.
+
+Each subcommand is a module with absl flags and ``main(argv)``; only the chosen one is imported,
+so subcommands never see each other's flags.
+"""
+import importlib
+import sys
+
+from absl import app
+
+COMMANDS = {
+    'preview': ('colorjax.preview',
+                'write a contact sheet of training crops with their L and ab channels'),
+    'bench-data': ('colorjax.data.benchmark',
+                   'input-pipeline images/sec next to the raw TensorFlow JPEG decode rate'),
+}
+
+
+def usage():
+  lines = ['usage: colorjax SUBCOMMAND [--flags]   (colorjax SUBCOMMAND --help for its flags)',
+           '', 'subcommands:']
+  width = max(map(len, COMMANDS))
+  lines += [f'  {name:<{width}}  {summary}' for name, (_, summary) in COMMANDS.items()]
+  return '\n'.join(lines)
+
+
+def main(argv=None):
+  argv = sys.argv if argv is None else argv
+  if len(argv) < 2 or argv[1] in ('-h', '--help', 'help'):
+    print(usage())
+    return 0 if len(argv) >= 2 else 2
+  name = argv[1]
+  if name not in COMMANDS:
+    print(f"colorjax: unknown subcommand '{name}'.\n\n{usage()}", file=sys.stderr)
+    return 2
+  module = importlib.import_module(COMMANDS[name][0])
+  app.run(module.main, argv=[f'colorjax {name}'] + list(argv[2:]))
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
