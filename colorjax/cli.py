@@ -8,6 +8,8 @@ import sys
 
 from absl import app
 
+from colorjax.validation import UserError
+
 COMMANDS = {
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),
@@ -34,7 +36,11 @@ def main(argv=None):
     print(f"colorjax: unknown subcommand '{name}'.\n\n{usage()}", file=sys.stderr)
     return 2
   module = importlib.import_module(COMMANDS[name][0])
-  app.run(module.main, argv=[f'colorjax {name}'] + list(argv[2:]))
+  try:
+    app.run(module.main, argv=[f'colorjax {name}'] + list(argv[2:]))
+  except UserError as e:  # a bad config value or data source: one sentence, no traceback
+    print(f'colorjax {name}: {e}', file=sys.stderr)
+    return 2
   return 0
 
 

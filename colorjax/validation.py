@@ -3,7 +3,11 @@ what is allowed."""
 import numbers
 
 
-class ConfigError(ValueError):
+class UserError(ValueError):
+  """Something the user can fix, said in one sentence (shown without a traceback)."""
+
+
+class ConfigError(UserError):
   """A config field with a value colorjax cannot use."""
 
 

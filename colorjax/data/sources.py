@@ -14,9 +14,10 @@ import os
 import tensorflow as tf
 
 from colorjax.data import images
+from colorjax.validation import UserError
 
 
-class DataError(ValueError):
+class DataError(UserError):
   """A data source that cannot be used, said in one sentence."""
 
 

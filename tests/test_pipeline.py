@@ -1,0 +1,212 @@
+"""The tf.data pipeline on the bundled samples, folders the tests write, and mocked TFDS."""
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+from skimage import color as skcolor
+
+from colorjax import validation
+from colorjax.data import pipeline, sources
+from colorjax.data.sources import DataError, Shard
+from conftest import colour_image, write_colour_images
+
+
+def take(batches, n):
+  out = [next(batches) for _ in range(n)]
+  batches.close()
+  return out
+
+
+def test_samples_give_uint8_batches(config):
+  batch = take(pipeline.train_batches(config), 1)[0]
+  assert set(batch) == {'rgb'}
+  assert batch['rgb'].shape == (4, 32, 32, 3) and batch['rgb'].dtype == np.uint8
+
+
+def test_same_seed_same_batches_other_seed_other_batches(config):
+  config.data.scale_range = (1.0, 2.0)
+  first = take(pipeline.train_batches(config), 3)
+  again = take(pipeline.train_batches(config), 3)
+  config.seed = 1
+  other = take(pipeline.train_batches(config), 3)
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a['rgb'], b['rgb'])
+  assert any((a['rgb'] != c['rgb']).any() for a, c in zip(first, other))
+
+
+def test_a_stream_continues_exactly_from_its_state(config, tmp_path):
+  write_colour_images(tmp_path, 6)
+  (tmp_path / 'broken.png').write_bytes(b'not an image')
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  straight = take(pipeline.train_batches(config), 5)  # crosses several epochs of 7 files
+  batches = pipeline.train_batches(config)
+  take_two = [next(batches) for _ in range(2)]
+  state = dict(batches.state)
+  batches.close()
+  resumed = take(pipeline.train_batches(config, state=state), 3)
+  for a, b in zip(straight, take_two + resumed):
+    np.testing.assert_array_equal(a['rgb'], b['rgb'])
+
+
+def test_crop_geometry_against_numpy():
+  wide = colour_image(3, size=(32, 64))
+  crop = lambda image, scale, position: pipeline._square_crop(
+      tf.constant(image), 32, tf.constant(scale), tf.constant(position)).numpy()
+  # Short side already 32: the centred crop is the middle 32 columns, pixel for pixel.
+  np.testing.assert_array_equal(crop(wide, 1.0, [0.5, 0.5]), wide[:, 16:48])
+  np.testing.assert_array_equal(crop(wide, 1.0, [0.0, 1.0]), wide[:, 32:])
+  # Halving: bilinear sampling at output pixel centres is the mean of each 2x2 block.
+  big = colour_image(5, size=(64, 64)).astype(np.float64)
+  blocks = big.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
+  assert np.abs(crop(big.astype(np.uint8), 1.0, [0.5, 0.5]) - blocks).max() <= 0.5 + 1e-9
+
+
+def test_eval_pass_is_centre_crops_padded_with_a_mask(config, tmp_path):
+  write_colour_images(tmp_path, 5)
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.4
+  batches = list(pipeline.eval_batches(config))
+  assert len(batches) == 1
+  assert batches[0]['mask'].tolist() == [True, True, False, False]
+  assert batches[0]['rgb'][2:].max() == 0
+
+
+def test_bad_files_are_skipped_and_counted(config, tmp_path):
+  write_colour_images(tmp_path, 4)
+  (tmp_path / 'zero.jpg').write_bytes(b'')
+  (tmp_path / 'text.jpg').write_text('hello')
+  buffer = io.BytesIO()
+  Image.fromarray(colour_image(9)).save(buffer, 'JPEG')
+  (tmp_path / 'truncated.jpg').write_bytes(buffer.getvalue()[:200])
+  Image.new('RGB', (1, 1), (200, 30, 30)).save(tmp_path / 'one_pixel.png')
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  config.data.max_pixels = 10_000
+  batches = pipeline.train_batches(config)
+  for batch in take(batches, 4):
+    assert batch['rgb'].shape == (4, 32, 32, 3)
+  assert batches.skip_logs[0].counts() == {'empty': 1, 'undecodable': 2}
+  assert '3 of 8 images skipped' in batches.skipped()
+
+
+def test_every_file_bad_is_one_clear_error(config, tmp_path):
+  for name in ('a.jpg', 'b.png'):
+    (tmp_path / name).write_text('not an image')
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  with pytest.raises(DataError, match='Every image of .* was skipped'):
+    take(pipeline.train_batches(config), 1)
+
+
+def test_grayscale_images_can_be_dropped(config, tmp_path):
+  write_colour_images(tmp_path, 3)
+  for i in range(2):
+    Image.fromarray(colour_image(i)).convert('L').save(tmp_path / f'gray_{i}.jpg')
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  config.data.drop_grayscale = True
+  batches = pipeline.train_batches(config)
+  take(batches, 3)
+  assert batches.skip_logs[0].counts() == {'grayscale': 2}
+
+
+@pytest.mark.parametrize('source, message', [
+    ('folder:/no/such/folder', 'does not exist'),
+    ('nosuch:thing', 'not a known source'),
+])
+def test_unusable_sources_are_one_sentence(config, source, message):
+  config.data.source = source
+  with pytest.raises(DataError, match=message):
+    pipeline.train_batches(config)
+
+
+def test_empty_folder_is_one_sentence(config, tmp_path):
+  (tmp_path / 'notes.txt').write_text('no images here')
+  config.data.source = f'folder:{tmp_path}'
+  with pytest.raises(DataError, match='holds no images'):
+    pipeline.train_batches(config)
+
+
+def test_tfds_not_prepared_says_how_to_prepare(config, tmp_path):
+  config.data.source = 'tfds:cifar10'
+  config.data.data_dir = str(tmp_path)
+  with pytest.raises(DataError, match='tfds build cifar10'):
+    pipeline.train_batches(config)
+  config.data.source = 'tfds:no_such_dataset_xyz'
+  with pytest.raises(DataError, match='names no TFDS data set'):
+    pipeline.train_batches(config)
+
+
+def test_tfds_source_with_mock_data(config, tmp_path):
+  config.data.source = 'tfds:cifar10'
+  config.data.data_dir = str(tmp_path)
+  with tfds.testing.mock_data(num_examples=12):
+    batch = take(pipeline.train_batches(config), 2)[1]
+    assert batch['rgb'].shape == (4, 32, 32, 3) and batch['rgb'].dtype == np.uint8
+    config.data.pairing = 'unpaired'
+    batch = take(pipeline.train_batches(config), 1)[0]
+    assert batch['a'].shape == batch['b'].shape == (4, 32, 32, 3)
+
+
+def test_processes_read_disjoint_files(config, tmp_path):
+  write_colour_images(tmp_path, 10)
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.2
+  source = sources.open_source(config.data)
+  assert not set(source.train_files) & set(source.eval_files)
+  parts = [source._selected('train', Shard(i, 2), None) for i in range(2)]
+  assert not set(parts[0]) & set(parts[1])
+  assert sorted(parts[0] + parts[1]) == sorted(source.train_files)
+  counts = [len(list(pipeline.eval_batches(config, Shard(i, 2)))) for i in range(2)]
+  assert counts[0] == counts[1] == 1
+
+
+def test_unpaired_streams_are_gray_and_colour_from_disjoint_halves(config, tmp_path):
+  write_colour_images(tmp_path, 8)
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  config.data.pairing = 'unpaired'
+  batch = take(pipeline.train_batches(config), 1)[0]
+  a, b = batch['a'], batch['b']
+  assert (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all()
+  assert np.abs(b[..., 0].astype(int) - b[..., 2]).mean() > 10
+  source = sources.open_source(config.data)
+  halves = [set(source._selected('train', Shard(), h)) for h in (0, 1)]
+  assert not halves[0] & halves[1] and len(halves[0] | halves[1]) == 8
+
+
+def test_lab_batches_match_skimage_on_the_same_crops(config):
+  rgb = take(pipeline.train_batches(config), 1)[0]['rgb']
+  config.data.color_space = 'lab'
+  lab = take(pipeline.train_batches(config), 1)[0]['lab']
+  assert lab.dtype == np.float32
+  np.testing.assert_allclose(lab, skcolor.rgb2lab(rgb / 255.0), rtol=0, atol=1e-3)
+
+
+def test_tf_lab_conversion_matches_skimage_over_a_million_colours():
+  rng = np.random.default_rng(0)
+  colours = np.concatenate([rng.integers(0, 256, (1_000_000, 3)),
+                            np.repeat(np.arange(256)[:, None], 3, axis=1),
+                            [[r, g, b] for r in (0, 255) for g in (0, 255) for b in (0, 255)]])
+  got = tf.function(pipeline.to_lab)(tf.constant(colours.astype(np.uint8))).numpy()
+  np.testing.assert_allclose(got, skcolor.rgb2lab(colours / 255.0), rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('data.source', 'ftp:x', "config.data.source='ftp:x' is not allowed"),
+    ('data.color_space', 'hsv', "use one of 'rgb', 'lab'"),
+    ('data.pairing', 'both', "use one of 'paired', 'unpaired'"),
+    ('data.eval_fraction', 1.0, r'in \[0, 1\)'),
+    ('image_size', 0, r'an integer in \[1, inf\]'),
+    ('batch_size', -4, 'config.batch_size=-4'),
+    ('data.scale_range', (2.0, 1.0), '0 < lo <= hi'),
+])
+def test_bad_data_config_names_the_field(config, field, value, message):
+  parent, _, name = ('' + field).rpartition('.')
+  (config[parent] if parent else config)[name] = value
+  with pytest.raises(validation.ConfigError, match=message):
+    validation.validate_data(config)
