@@ -1,10 +1,12 @@
 """The base every colorjax experiment starts from; runs as is on the bundled sample photos.
 
+  python -m colorjax.main --config=configs/default.py --workdir=runs/default
   colorjax preview --config=configs/default.py --output=runs/sheet.png
 
 Override any field on the command line, e.g. ``--config.data.source=folder:~/photos``.
 """
 import ml_collections
+from ml_collections import config_dict
 
 
 def get_config():
@@ -13,6 +15,40 @@ def get_config():
   config.mode = 'train'              # what main.py does with this config
   config.image_size = 128            # training crop side in pixels (square)
   config.batch_size = 16             # global batch, split evenly over processes and devices
+  config.task = 'regression'         # training family: a module in colorjax/tasks
+  config.num_steps = 2000            # training steps in all (a resumed run continues to it)
+  config.compute_dtype = 'float32'   # 'float32' or 'bfloat16' for convolutions/activations
+  config.log_every = 50              # steps between console/TensorBoard lines (and host syncs)
+  config.eval_every = 500            # steps between eval passes and sample grids
+  config.checkpoint_every = 500      # steps between (asynchronous) checkpoints
+  config.keep_checkpoints = 3        # latest checkpoints kept
+  config.keep_best = 1               # best checkpoints kept by best_metric (0: none)
+  config.best_metric = 'ab_error'    # 'ab_error' (lower is better), 'psnr' or 'ssim'
+  config.init_from = ''              # warm start params from this run's workdir or checkpoint
+
+  config.optim = optim = ml_collections.ConfigDict()
+  optim.lr = 2e-4                    # peak learning rate
+  optim.b1 = 0.9                     # Adam beta1
+  optim.b2 = 0.999                   # Adam beta2
+  optim.schedule = 'constant'        # 'constant', 'warmup', 'linear' (decay to 0) or 'cosine'
+  optim.warmup_steps = 0             # linear warm-up steps
+  optim.clip_norm = 0.0              # clip gradients to this global norm (0: off)
+
+  config.loss = loss = ml_collections.ConfigDict()
+  loss.weights = {'l1': 1.0}         # weighted sum of 'l1', 'l2' (on ab) and 'ssim' (on RGB)
+  loss.switch_weights = {}           # weights used from switch_step on
+  loss.switch_step = 0               # step at which the loss switches (0: never)
+
+  config.model = model = ml_collections.ConfigDict()
+  model.preset = 'portrait'          # U-Net preset: 'portrait' (128²) or 'pix2pix' (U-Net-256)
+  # Any preset field can be overridden; None keeps the preset's value.
+  model.features = config_dict.placeholder(tuple)       # channels per level
+  model.convs_per_level = config_dict.placeholder(int)  # 3x3 convs per level
+  model.norm = config_dict.placeholder(str)             # 'batch', 'instance' or 'none'
+  model.activation = config_dict.placeholder(str)       # 'relu' or 'leaky_relu'
+  model.upsample = config_dict.placeholder(str)         # 'subpixel', 'transpose' or 'resize'
+  model.dropout = config_dict.placeholder(float)        # dropout rate in the inner decoder
+  model.output_activation = config_dict.placeholder(str)  # 'tanh', 'sigmoid' or 'none'
 
   config.data = data = ml_collections.ConfigDict()
   data.source = 'samples'            # 'samples', 'folder:PATH' or 'tfds:NAME'

@@ -18,7 +18,8 @@ def run(*args):
 def test_core_modules_do_not_import_tensorflow():
   code = ('import sys, importlib\n'
           'for m in ("colorjax", "colorjax.color", "colorjax.validation", "colorjax.visualize",'
-          ' "colorjax.data.images"):\n'
+          ' "colorjax.data.images", "colorjax.models.unet", "colorjax.tasks.regression",'
+          ' "colorjax.train", "colorjax.checkpoint", "colorjax.main"):\n'
           '  importlib.import_module(m)\n'
           'print("tensorflow" in sys.modules)')
   result = run(sys.executable, '-c', code)

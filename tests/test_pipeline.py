@@ -26,6 +26,14 @@ def test_samples_give_uint8_batches(config):
   assert batch['rgb'].shape == (4, 32, 32, 3) and batch['rgb'].dtype == np.uint8
 
 
+def test_samples_hold_out_a_strip_of_every_photo(config):
+  config.data.eval_fraction = 0.25
+  source = sources.open_source(config.data)
+  assert source.region('train') == (0.0, 0.75) and source.region('eval') == (0.75, 1.0)
+  masks = [b['mask'] for b in pipeline.eval_batches(config)]
+  assert sum(m.sum() for m in masks) == len(sources.SAMPLE_PHOTOS)
+
+
 def test_same_seed_same_batches_other_seed_other_batches(config):
   config.data.scale_range = (1.0, 2.0)
   first = take(pipeline.train_batches(config), 3)

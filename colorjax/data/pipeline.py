@@ -79,15 +79,22 @@ class SkipLog:
                                                                         else '')
 
 
-def _loader(source, data_config, skip_log):
+def _loader(source, split, data_config, skip_log):
   """The Python side of decoding, run through tf.numpy_function: (payload, min short side) ->
-  (uint8 RGB, ok). Failures are counted in ``skip_log`` and come back as ok=False."""
+  (uint8 RGB of the split's region, ok). Failures are counted in ``skip_log`` and come back as
+  ok=False."""
+  x0, x1 = source.region(split)
+  whole = (x0, x1) == (0.0, 1.0)
 
   def load(payload, min_short_side):
     key = payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
     try:
-      rgb = images.decode(source.read(payload), min_short_side=int(min_short_side),
+      rgb = images.decode(source.read(payload),
+                          min_short_side=int(min_short_side) if whole else None,
                           max_pixels=data_config.max_pixels)
+      if not whole:
+        width = rgb.shape[1]
+        rgb = rgb[:, round(x0 * width):max(round(x1 * width), round(x0 * width) + 1)]
       if data_config.drop_grayscale:
         chroma = images.mean_chroma(rgb)
         if chroma < data_config.grayscale_chroma:
@@ -195,7 +202,8 @@ def _train_stream(config, source, shard, name, half, seed, start, gray):
                      total)
   payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
               .enumerate().skip(start))
-  ds = _images(payloads, _loader(source, data, skip_log), config.image_size, seed, True, data)
+  ds = _images(payloads, _loader(source, 'train', data, skip_log), config.image_size, seed, True,
+               data)
   ds = ds.batch(per_process_batch(config, shard), drop_remainder=True)
 
   def finish(batch):
@@ -274,6 +282,9 @@ class Batches:
     """Stops the pipeline; call before the interpreter exits (or use the atexit hook)."""
     self._iterator.close()
 
+  def skipped_any(self):
+    return any(log.counts() for log in self.skip_logs)
+
   def skipped(self):
     return '; '.join(log.summary() for log in self.skip_logs)
 
@@ -324,7 +335,7 @@ def eval_batches(config, shard=Shard()):
   skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
   size = config.image_size
   payloads = source.payloads('eval', shard, seed=config.seed).enumerate()
-  ds = _images(payloads, _loader(source, data, skip_log), size, config.seed, False, data)
+  ds = _images(payloads, _loader(source, 'eval', data, skip_log), size, config.seed, False, data)
   batch_size = per_process_batch(config, shard)
   ds = _options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
                 .prefetch(tf.data.AUTOTUNE))

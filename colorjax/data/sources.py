@@ -62,15 +62,30 @@ def list_images(root):
 
 
 class FileSource:
-  """Images in files: a folder, or the bundled samples."""
+  """Images in files: a folder, or the bundled samples.
 
-  def __init__(self, description, root, paths, eval_fraction):
+  A folder holds out whole files. The six sample photos are too few for that, so they hold out
+  a strip instead: the right ``eval_fraction`` of every photo is for evaluation only, and
+  training crops come from the rest (``region``).
+  """
+
+  def __init__(self, description, root, paths, eval_fraction, hold_out_strips=False):
     self.description = description
     self.root = root
-    self.train_files, self.eval_files = split_files(paths, root, eval_fraction)
+    if hold_out_strips:
+      self.train_files = self.eval_files = list(paths)
+      edge = 1.0 - eval_fraction
+      self.regions = {'train': (0.0, edge), 'eval': (edge, 1.0)}
+    else:
+      self.train_files, self.eval_files = split_files(paths, root, eval_fraction)
+      self.regions = {'train': (0.0, 1.0), 'eval': (0.0, 1.0)}
 
   def files(self, split):
     return self.train_files if split == 'train' else self.eval_files
+
+  def region(self, split):
+    """(x0, x1): the horizontal span of each image that ``split`` may use, as fractions."""
+    return self.regions[split]
 
   def _selected(self, split, shard, half):
     files = self.files(split)
@@ -149,6 +164,10 @@ class TfdsSource:
   def read(payload):
     return payload
 
+  @staticmethod
+  def region(split):
+    return (0.0, 1.0)
+
 
 def samples_dir():
   import skimage
@@ -162,7 +181,7 @@ def open_source(data_config):
     root = samples_dir()
     return FileSource('the bundled sample photos', root,
                       [os.path.join(root, name) for name in SAMPLE_PHOTOS],
-                      data_config.eval_fraction)
+                      data_config.eval_fraction, hold_out_strips=True)
   kind, _, rest = source.partition(':')
   if kind == 'folder' and rest:
     root = os.path.abspath(os.path.expanduser(rest))

@@ -1,0 +1,100 @@
+"""The one place that talks to Orbax: asynchronous saves, retention, resume, warm starts.
+
+A checkpoint holds the TrainState's arrays (``state``) and the input pipeline's position
+(``data``, JSON), so a resumed run continues the same batches. Retention keeps the latest
+``keep`` checkpoints and the ``keep_best`` best by an eval metric.
+"""
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+from colorjax.validation import UserError
+
+
+class Checkpointer:
+  """Checkpoints of one run in ``workdir/checkpoints``."""
+
+  def __init__(self, workdir, *, keep=3, keep_best=1, best_metric='ab_error', best_mode='min'):
+    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    policies = [ocp.checkpoint_managers.LatestN(keep)]
+    if keep_best:
+      policies.append(ocp.checkpoint_managers.BestN(
+          get_metric_fn=lambda m: m[best_metric], reverse=best_mode == 'min', n=keep_best,
+          keep_checkpoints_without_metrics=False))
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=ocp.checkpoint_managers.AnyPreservationPolicy(policies),
+        enable_async_checkpointing=True, create=True)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=('state', 'data'))
+
+  def latest_step(self):
+    return self.manager.latest_step()
+
+  def path(self, step):
+    return os.path.join(self.directory, str(step))
+
+  def save(self, step, state, data_state, metrics=None):
+    """Starts an asynchronous save of ``state`` and the pipeline position at ``step``."""
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)),
+        metrics=metrics)
+
+  def restore(self, like, step=None):
+    """(state, data_state) of ``step`` (default: the latest complete checkpoint), with the
+    shapes and shardings of ``like``."""
+    step = self.latest_step() if step is None else step
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(_abstract(like)), data=ocp.args.JsonRestore()))
+    return restored.state, restored.data
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.close()
+
+
+def _abstract(tree):
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def load_params(path, like):
+  """Warm start: the params and batch stats of the checkpoint at ``path`` (a run's workdir or
+  one checkpoint folder) put into ``like`` (a fresh TrainState); one sentence naming the
+  first parameter whose shape differs."""
+  path = os.path.abspath(path)
+  run = os.path.join(path, 'checkpoints')
+  if os.path.isdir(run):
+    manager = ocp.CheckpointManager(run, item_names=('state', 'data'))
+    step = manager.latest_step()
+    if step is None:
+      raise UserError(f'config.init_from={path!r} holds no checkpoint.')
+    manager.close()
+    path = os.path.join(run, str(step))
+  state_path = os.path.join(path, 'state')
+  if not os.path.isdir(state_path):
+    raise UserError(f'config.init_from={path!r} is not a colorjax run or checkpoint folder.')
+  with ocp.StandardCheckpointer() as checkpointer:
+    saved = checkpointer.restore(state_path)
+  restored = {}
+  for name in ('params', 'batch_stats'):
+    restored[name] = _take_like(saved.get(name, {}), getattr(like, name), name, path)
+  return like.replace(**restored)
+
+
+def _take_like(saved, like, name, path):
+  """``saved`` (nested dicts of arrays) in the structure, shapes and shardings of ``like``."""
+  def take(key_path, leaf):
+    value = saved
+    for key in key_path:
+      value = value.get(key.key) if isinstance(value, dict) else None
+    where = name + '/' + '/'.join(str(k.key) for k in key_path)
+    if value is None:
+      raise UserError(f'config.init_from={path!r} has no parameter {where}; it was trained with '
+                      'a different model.')
+    if tuple(value.shape) != tuple(leaf.shape):
+      raise UserError(f'config.init_from={path!r} does not fit this model: {where} has shape '
+                      f'{tuple(value.shape)} there and {tuple(leaf.shape)} here.')
+    return jax.device_put(value.astype(leaf.dtype), leaf.sharding)
+  return jax.tree_util.tree_map_with_path(take, like)

@@ -1,0 +1,27 @@
+"""The TrainState every task uses: everything a resume needs, as one pytree."""
+from typing import Any
+
+import flax.linen as nn
+import jax
+import ml_collections
+import optax
+from flax import struct
+
+
+class TrainState(struct.PyTreeNode):
+  """Step, params and batch stats of every network, optimiser states and the RNG key.
+
+  ``model``, ``tx`` and ``config`` are static (not saved, not traced): they are rebuilt from
+  the config on resume.
+  """
+  step: jax.Array
+  params: Any
+  batch_stats: Any
+  opt_state: Any
+  rng: jax.Array
+  model: nn.Module = struct.field(pytree_node=False)
+  tx: optax.GradientTransformation = struct.field(pytree_node=False)
+  config: ml_collections.FrozenConfigDict = struct.field(pytree_node=False)
+
+  def variables(self):
+    return {'params': self.params, 'batch_stats': self.batch_stats}

@@ -1,0 +1,235 @@
+"""The task-agnostic training loop: mesh, jitted step, eval, checkpoints, logs, sample grids.
+
+``train_and_evaluate(config, workdir)`` trains ``config.task`` data-parallel over every device,
+resuming from the latest checkpoint in ``workdir``. The loop never waits for the device except
+at logging, eval and checkpoint steps.
+"""
+import functools
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from absl import logging
+
+from colorjax import checkpoint, color, optim, parallel, tasks, validation, visualize
+from colorjax.tasks.inputs import rgb_and_lab
+
+GRID_IMAGES = 8
+
+
+class NonFiniteLoss(validation.UserError):
+  """Training produced a NaN or infinite loss."""
+
+
+def _sample_grid(task, state, batch):
+  """uint8 grid, one row per valid image: gray input | prediction | original."""
+  rgb, L, ab, mask = jax.device_get(_grid_inputs(task, state, batch))
+  rows = []
+  for i in np.flatnonzero(mask)[:GRID_IMAGES]:
+    gray = color.lab_to_rgb(np.concatenate([L[i], np.zeros_like(ab[i])], -1), xp=np)
+    rows.append([gray, color.join_l_ab(L[i], ab[i], xp=np), rgb[i]])
+  return visualize.grid(rows)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _grid_inputs(task, state, batch):
+  rgb, lab = rgb_and_lab(batch)
+  L = color.split_lab(lab)[0]
+  return rgb, L, task.predict(state, L), batch['mask']
+
+
+class Observer:
+  """Console lines, metrics.jsonl and TensorBoard (process 0 writes files)."""
+
+  def __init__(self, workdir, config):
+    from clu import metric_writers  # imports TensorFlow: only when training
+    self.workdir = workdir
+    self.is_writer = jax.process_index() == 0
+    # TensorBoard only: the console line below is the human-readable log.
+    self.writer = (metric_writers.AsyncWriter(metric_writers.SummaryWriter(workdir))
+                   if self.is_writer else metric_writers.MultiWriter([]))
+    self.num_steps = config.num_steps
+    self.batch_size = config.batch_size
+    self.jsonl = os.path.join(workdir, 'metrics.jsonl')
+
+  def scalars(self, step, values, prefix=''):
+    values = {f'{prefix}{k}': float(v) for k, v in values.items()}
+    self.writer.write_scalars(step, values)
+    if self.is_writer:
+      with open(self.jsonl, 'a') as f:
+        f.write(json.dumps({'step': step, **values}) + '\n')
+
+  def train_line(self, step, values, images_per_sec, data_share, lr):
+    eta = (self.num_steps - step) * self.batch_size / max(images_per_sec, 1e-9)
+    losses = ' '.join(f'{k} {v:.4g}' for k, v in values.items())
+    logging.info('step %d/%d | %s | %.1f img/s (%.1f/device) | data wait %.0f%% | lr %.3g | '
+                 'ETA %s', step, self.num_steps, losses, images_per_sec,
+                 images_per_sec / jax.device_count(), 100 * data_share, lr,
+                 time.strftime('%H:%M:%S', time.gmtime(eta)))
+
+  def image(self, step, grid):
+    if self.is_writer:
+      visualize.save_png(os.path.join(self.workdir, 'samples', f'step_{step:06d}.png'), grid)
+    self.writer.write_images(step, {'samples': grid[None]})
+
+  def close(self):
+    self.writer.flush()
+    self.writer.close()
+
+
+def evaluate(task, state, config, mesh, shard, eval_step):
+  """Means over the held-out images of every metric eval_step sums, and the first batch."""
+  from colorjax.data import pipeline
+  totals, first = None, None
+  for host_batch in pipeline.eval_batches(config, shard):
+    batch = parallel.global_batch(host_batch, mesh)
+    first = batch if first is None else first
+    sums = eval_step(state, batch)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+  totals = jax.device_get(totals)
+  count = max(float(totals.pop('count')), 1.0)
+  return {name: float(value) / count for name, value in totals.items()}, first
+
+
+def _with_param_norm(train_step):
+  """The task's step, also reporting the global norm of the updated params: a non-finite
+  norm shows a diverged state before it could be checkpointed."""
+  def step(state, batch):
+    state, metrics = train_step(state, batch)
+    return state, {**metrics, 'param_norm': optax.global_norm(state.params)}
+  return step
+
+
+def _check_finite(pending):
+  """Raises NonFiniteLoss naming the first step with a non-finite metric."""
+  for step, metrics in pending:
+    bad = {k: float(v) for k, v in metrics.items() if not math.isfinite(float(v))}
+    if bad:
+      details = ', '.join(f'{k} {v}' for k, v in sorted(bad.items()))
+      raise NonFiniteLoss(f'Training became non-finite at step {step} ({details}); training '
+                          'stopped')
+
+
+def _mean(pending):
+  return {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]}
+
+
+def init_state(task, config, mesh):
+  """A fresh replicated TrainState (jitted init: params are created on the devices)."""
+  rng = jax.random.PRNGKey(config.seed)
+  shape = (config.image_size, config.image_size)
+  return jax.jit(lambda r: task.init(r, config, shape),
+                 out_shardings=parallel.replicated(mesh))(rng)
+
+
+def _checkpointer(config, workdir):
+  return checkpoint.Checkpointer(
+      workdir, keep=config.keep_checkpoints, keep_best=config.keep_best,
+      best_metric=config.best_metric,
+      best_mode='min' if config.best_metric == 'ab_error' else 'max')
+
+
+def _eval_step(task, mesh):
+  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
+  return jax.jit(task.eval_step, in_shardings=(replicated, sharded), out_shardings=replicated)
+
+
+def evaluate_checkpoint(config, workdir):
+  """Eval metrics of the latest checkpoint in ``workdir`` on the held-out images."""
+  validation.validate(config)
+  config = validation.frozen(config)
+  task, mesh = tasks.get(config.task), parallel.make_mesh()
+  checkpoints = _checkpointer(config, workdir)
+  try:
+    if checkpoints.latest_step() is None:
+      raise validation.UserError(f'{workdir} holds no checkpoint to evaluate.')
+    state, _ = checkpoints.restore(init_state(task, config, mesh))
+  finally:
+    checkpoints.close()
+  metrics, _ = evaluate(task, state, config, mesh, parallel.shard_of_data(),
+                        _eval_step(task, mesh))
+  return metrics
+
+
+def train_and_evaluate(config, workdir):
+  """Trains config.task for config.num_steps steps, resuming from workdir if it has a run."""
+  from colorjax.data import pipeline  # imports TensorFlow
+  validation.validate(config)
+  config = validation.frozen(config)
+  os.makedirs(workdir, exist_ok=True)
+  task = tasks.get(config.task)
+  mesh = parallel.make_mesh()
+  shard = parallel.shard_of_data()
+  logging.info('process %d of %d, %d local of %d devices: %s', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count(),
+               jax.devices()[0].device_kind)
+
+  state = init_state(task, config, mesh)
+  checkpoints = _checkpointer(config, workdir)
+  data_state = None
+  if checkpoints.latest_step() is not None:
+    state, data_state = checkpoints.restore(state)
+    logging.info('Resumed from %s.', checkpoints.path(checkpoints.latest_step()))
+  elif config.init_from:
+    state = checkpoint.load_params(config.init_from, state)
+    logging.info('Warm-started params from %s.', config.init_from)
+
+  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
+  train_step = jax.jit(_with_param_norm(task.train_step), in_shardings=(replicated, sharded),
+                       out_shardings=(replicated, replicated), donate_argnums=0)
+  eval_step = _eval_step(task, mesh)
+  lr = optim.schedule(config.optim, config.num_steps)
+  observer = Observer(workdir, config)
+  batches = pipeline.train_batches(config, shard, state=data_state)
+  step = int(jax.device_get(state.step))
+  if step >= config.num_steps:
+    logging.info('%s is already trained to step %d of %d; nothing to do (use another workdir, '
+                 'or raise num_steps, to train more).', workdir, step, config.num_steps)
+  last_saved = step if data_state is not None else None
+  pending, data_wait, tick = [], 0.0, time.perf_counter()
+  try:
+    while step < config.num_steps:
+      wait_start = time.perf_counter()
+      batch = parallel.global_batch(next(batches), mesh)
+      data_wait += time.perf_counter() - wait_start
+      state, metrics = train_step(state, batch)
+      step += 1
+      pending.append((step, metrics))
+      boundary = step == config.num_steps
+      if step % config.log_every == 0 or boundary or step % config.checkpoint_every == 0:
+        pending = jax.device_get(pending)
+        _check_finite(pending)
+        elapsed = time.perf_counter() - tick
+        observer.scalars(step, {**_mean(pending), 'lr': lr(step - 1)}, 'train/')
+        observer.train_line(step, _mean(pending), len(pending) * config.batch_size / elapsed,
+                            data_wait / elapsed, float(lr(step - 1)))
+        pending, data_wait, tick = [], 0.0, time.perf_counter()
+      eval_metrics = None
+      if step % config.eval_every == 0 or boundary:
+        eval_metrics, first = evaluate(task, state, config, mesh, shard, eval_step)
+        observer.scalars(step, eval_metrics, 'eval/')
+        logging.info('eval at step %d: %s', step, ' '.join(
+            f'{k} {v:.4g}' for k, v in sorted(eval_metrics.items())))
+        if first is not None:
+          observer.image(step, _sample_grid(task, state, first))
+        if batches.skipped_any():
+          logging.info('%s.', batches.skipped())
+        tick = time.perf_counter()
+      if step % config.checkpoint_every == 0 or boundary:
+        checkpoints.save(step, state, batches.state, eval_metrics)
+        last_saved = step
+  except NonFiniteLoss as e:
+    checkpoints.wait()
+    where = checkpoints.path(last_saved) if last_saved else 'none was saved yet'
+    raise NonFiniteLoss(f'{e}; the last good checkpoint is {where}.') from None
+  finally:
+    batches.close()
+    checkpoints.wait()
+    checkpoints.close()
+    observer.close()
+  return state

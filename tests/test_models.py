@@ -1,0 +1,61 @@
+"""U-Net presets and building blocks."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from colorjax.models import layers, unet
+
+
+def shapes(model, size, batch=2):
+  variables = jax.eval_shape(lambda: model.init(
+      {'params': jax.random.PRNGKey(0), 'dropout': jax.random.PRNGKey(1)},
+      jnp.zeros((1, size, size, 1)), train=False))
+  count = sum(np.prod(x.shape) for x in jax.tree.leaves(variables['params']))
+  out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((batch, size, size, 1))), variables)
+  return variables, count, out.shape
+
+
+def test_portrait_unet_goes_down_to_8x8x512_and_joins_l():
+  model = unet.UNet(**unet.PRESETS['portrait'])
+  variables, _, out = shapes(model, 128)
+  assert out == (2, 128, 128, 3)
+  bottom = jax.eval_shape(lambda v: model.apply(
+      v, jnp.zeros((1, 128, 128, 1)), capture_intermediates=True)[1], variables)
+  widths = {x.shape[1:] for x in jax.tree.leaves(bottom) if x.ndim == 4}
+  assert (8, 8, 512) in widths and not any(s[0] < 8 for s in widths)
+
+
+def test_pix2pix_unet_256_has_the_reference_size():
+  _, count, out = shapes(unet.UNet(**unet.PRESETS['pix2pix']), 256)
+  assert out == (2, 256, 256, 2)
+  assert 54.0e6 < count < 55.0e6  # pix2pix's unet_256 has 54.4M parameters
+
+
+@pytest.mark.parametrize('upsample', layers.UPSAMPLES)
+@pytest.mark.parametrize('norm', layers.NORMS)
+def test_every_variant_runs_and_respects_its_output_range(upsample, norm):
+  model = unet.UNet(features=(4, 8), upsample=upsample, norm=norm, output_activation='sigmoid')
+  L = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 1)), jnp.float32)
+  variables = model.init(jax.random.PRNGKey(0), L)
+  out, _ = model.apply(variables, L, train=True, mutable=['batch_stats'])
+  assert out.shape == (2, 16, 16, 2)
+  assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+def test_depth_to_space_against_numpy():
+  x = np.arange(2 * 3 * 4 * 8).reshape(2, 3, 4, 8).astype(np.float32)
+  got = np.asarray(layers.depth_to_space(jnp.asarray(x)))
+  want = np.zeros((2, 6, 8, 2), np.float32)
+  for i in range(2):
+    for j in range(2):
+      want[:, i::2, j::2, :] = x[..., (2 * i + j) * 2:(2 * i + j + 1) * 2]
+  np.testing.assert_array_equal(got, want)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_output():
+  model = unet.UNet(features=(4, 8), dtype=jnp.bfloat16)
+  L = jnp.zeros((1, 16, 16, 1))
+  variables = model.init(jax.random.PRNGKey(0), L)
+  assert {x.dtype for x in jax.tree.leaves(variables['params'])} == {jnp.dtype('float32')}
+  assert model.apply(variables, L).dtype == jnp.float32

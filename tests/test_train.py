@@ -1,0 +1,148 @@
+"""The training core end to end: every config, many devices, resume, warm start, bad configs."""
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from colorjax import train, validation
+from conftest import ROOT, load_config
+
+HERE = os.path.dirname(__file__)
+
+
+def tiny(config, steps=1):
+  config.image_size = 32
+  config.batch_size = 4
+  config.num_steps = steps
+  config.model.features = (4, 8)
+  config.log_every = config.eval_every = config.checkpoint_every = 1
+  return config
+
+
+def run_training(workdir, steps, *overrides, devices=1):
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
+         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
+  result = subprocess.run([sys.executable, os.path.join(HERE, 'run_training.py'), str(workdir),
+                           str(steps), *overrides], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return dict(np.load(os.path.join(workdir, 'params.npz')))
+
+
+def read_jsonl(workdir):
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f]
+
+
+@pytest.mark.parametrize('name', ['default', 'unet', 'unet:demo'])
+def test_one_step_of_every_config(name, tmp_path):
+  file, _, variant = name.partition(':')
+  config = tiny(load_config(file) if not variant else _variant(file, variant))
+  train.train_and_evaluate(config, str(tmp_path))
+  assert os.path.isdir(tmp_path / 'checkpoints' / '1' / 'state')
+  records = read_jsonl(tmp_path)
+  assert any('train/loss' in r for r in records) and any('eval/ab_error' in r for r in records)
+  assert os.path.isfile(tmp_path / 'samples' / 'step_000001.png')
+
+
+def _variant(file, variant):
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(file, ROOT / 'configs' / f'{file}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(variant)
+
+
+def test_one_and_eight_devices_reach_the_same_params(tmp_path):
+  one = run_training(tmp_path / 'one', 3, devices=1)
+  eight = run_training(tmp_path / 'eight', 3, devices=8)
+  assert one.keys() == eight.keys()
+  for name in one:
+    np.testing.assert_allclose(one[name], eight[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_resume_continues_exactly(tmp_path):
+  straight = run_training(tmp_path / 'straight', 4, 'optim.schedule="cosine"',
+                          'optim.warmup_steps=2')
+  run_training(tmp_path / 'resumed', 2, 'optim.schedule="cosine"', 'optim.warmup_steps=2',
+               'checkpoint_every=2')
+  resumed = run_training(tmp_path / 'resumed', 4, 'optim.schedule="cosine"',
+                         'optim.warmup_steps=2', 'checkpoint_every=2')
+  for name in straight:
+    np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+  logged = lambda d: {r['step']: (r['train/lr'], r['train/loss'])
+                      for r in read_jsonl(d) if 'train/loss' in r}
+  a, b = logged(tmp_path / 'straight'), logged(tmp_path / 'resumed')
+  assert sorted(a) == sorted(b) == [1, 2, 3, 4]
+  for step in a:
+    np.testing.assert_allclose(a[step], b[step], rtol=1e-5)
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
+  config = tiny(load_config(), steps=6)
+  config.checkpoint_every = 2
+  config.optim.lr = 1e35
+  with pytest.raises(train.NonFiniteLoss,
+                     match=r'non-finite at step \d+ \(.*\); training stopped; the last good'):
+    train.train_and_evaluate(config, str(tmp_path))
+  for step in os.listdir(tmp_path / 'checkpoints'):
+    with ocp.StandardCheckpointer() as checkpointer:
+      params = checkpointer.restore(tmp_path / 'checkpoints' / step / 'state')['params']
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(params)), step
+
+
+def test_init_from_a_different_model_names_the_parameter(tmp_path):
+  train.train_and_evaluate(tiny(load_config()), str(tmp_path / 'small'))
+  config = tiny(load_config())
+  config.model.features = (4, 16)
+  config.init_from = str(tmp_path / 'small')
+  with pytest.raises(validation.UserError, match=r'has shape \(.*\) there and \(.*\) here'):
+    train.train_and_evaluate(config, str(tmp_path / 'big'))
+  config.model.features = (4, 8)
+  state = train.train_and_evaluate(config, str(tmp_path / 'warm'))
+  assert int(state.step) == 1
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('task', 'gan', "config.task='gan' is not allowed; use one of 'regression'"),
+    ('mode', 'serve', "use one of 'train', 'eval'"),
+    ('num_steps', 0, r'config.num_steps=0 is not allowed; use an integer in \[1, inf\]'),
+    ('optim.lr', -1.0, r'config.optim.lr=-1.0 is not allowed; use a number in \(0, inf\]'),
+    ('optim.b1', 1.0, r'config.optim.b1=1.0 is not allowed; use a number in \[0, 1\)'),
+    ('optim.schedule', 'step', "use one of 'constant', 'warmup', 'linear', 'cosine'"),
+    ('compute_dtype', 'float16', "use one of 'float32', 'bfloat16'"),
+    ('model.preset', 'resnet', "use one of 'portrait', 'pix2pix'"),
+    ('model.norm', 'layer', "use one of 'batch', 'instance', 'none'"),
+    ('image_size', 40, 'total stride of 16, so use a multiple of 16'),
+    ('loss.weights', {'l3': 1.0}, r'config.loss.weights.l3=1.0 is not allowed'),
+    ('init_from', '/no/such/run', "config.init_from='/no/such/run' is not allowed"),
+    ('best_metric', 'fid', "use one of 'ab_error', 'psnr', 'ssim'"),
+])
+def test_bad_training_config_names_the_field(field, value, message):
+  config = load_config()
+  *parents, name = field.split('.')
+  node = config
+  for parent in parents:
+    node = node[parent]
+  node[name] = value
+  with pytest.raises(validation.ConfigError, match=message):
+    validation.validate(config)
+
+
+def test_demo_unet_beats_the_no_colour_baseline_on_held_out_crops(tmp_path):
+  """The demo network and data (held-out strips of the sample photos), at 32² and fewer
+  steps so that it fits the test budget; make demo itself reaches a lower error."""
+  config = _variant('unet', 'demo')
+  config.image_size = 32
+  config.num_steps = 400
+  config.loss.switch_step = 0
+  config.eval_every = config.checkpoint_every = 400
+  train.train_and_evaluate(config, str(tmp_path))
+  final = [r for r in read_jsonl(tmp_path) if 'eval/ab_error' in r][-1]
+  assert final['eval/ab_error'] < 0.9 * final['eval/ab_error_gray'], final
