@@ -68,9 +68,9 @@ def load_params(path, like):
   if os.path.isdir(run):
     manager = ocp.CheckpointManager(run, item_names=('state', 'data'))
     step = manager.latest_step()
+    manager.close()
     if step is None:
       raise UserError(f'config.init_from={path!r} holds no checkpoint.')
-    manager.close()
     path = os.path.join(run, str(step))
   state_path = os.path.join(path, 'state')
   if not os.path.isdir(state_path):

@@ -1,6 +1,7 @@
 """Config validation before anything compiles: one sentence naming the field, the value and
 what is allowed."""
 import numbers
+import os
 
 
 class UserError(ValueError):
@@ -99,7 +100,7 @@ def validate(config):
     raise ConfigError(f'config.batch_size={config.batch_size} is not allowed; use a multiple '
                       f'of the {devices} devices.')
   init_from = get_field(config, 'init_from')
-  if init_from and not __import__('os').path.isdir(init_from):
+  if init_from and not os.path.isdir(init_from):
     raise ConfigError(f'config.init_from={init_from!r} is not allowed; use the workdir of an '
                       'earlier run or one of its checkpoint folders.')
   tasks.get(config.task).validate(config)
