@@ -113,3 +113,20 @@ def test_unreadable_path_is_reported(tmp_path):
 def test_mean_chroma_separates_gray_from_colour():
   assert images.mean_chroma(np.asarray(RGB.convert('L').convert('RGB'))) < 1.0
   assert images.mean_chroma(colour_image(0)) > 20
+
+
+def test_tensorflow_takes_only_plain_jpegs_and_gets_the_right_scale():
+  photo = Image.fromarray(colour_image(2, size=(400, 600)))
+  jpeg = encode(photo, 'JPEG')
+  assert images.tensorflow_jpeg_ratio(jpeg, 100) == 4     # 400 / 4 = 100 still covers 100
+  assert images.tensorflow_jpeg_ratio(jpeg, 101) == 2
+  assert images.tensorflow_jpeg_ratio(jpeg, 10) == 8
+  assert images.tensorflow_jpeg_ratio(jpeg, 1000) == 1
+  assert images.tensorflow_jpeg_ratio(jpeg[:-300], 100) is None             # truncated
+  assert images.tensorflow_jpeg_ratio(encode(photo.convert('CMYK'), 'JPEG'), 100) is None
+  assert images.tensorflow_jpeg_ratio(encode(photo, 'PNG'), 100) is None
+  exif = Image.Exif()
+  exif[images.ORIENTATION] = 6
+  assert images.tensorflow_jpeg_ratio(encode(photo, 'JPEG', exif=exif), 100) is None
+  with pytest.raises(images.ImageError, match='too large'):
+    images.tensorflow_jpeg_ratio(jpeg, 100, max_pixels=1000)

@@ -62,11 +62,14 @@ def test_a_stream_continues_exactly_from_its_state(config, tmp_path):
 
 def test_crop_geometry_against_numpy():
   wide = colour_image(3, size=(32, 64))
-  crop = lambda image, scale, position: pipeline._square_crop(
+  crop = lambda image, scale, position: pipeline.square_crop(
       tf.constant(image), 32, tf.constant(scale), tf.constant(position)).numpy()
   # Short side already 32: the centred crop is the middle 32 columns, pixel for pixel.
   np.testing.assert_array_equal(crop(wide, 1.0, [0.5, 0.5]), wide[:, 16:48])
   np.testing.assert_array_equal(crop(wide, 1.0, [0.0, 1.0]), wide[:, 32:])
+  flipped = pipeline.square_crop(tf.constant(wide), 32, tf.constant(1.0),
+                                 tf.constant([0.5, 0.0]), flip=True).numpy()
+  np.testing.assert_array_equal(flipped, wide[:, 31::-1])
   # Halving: bilinear sampling at output pixel centres is the mean of each 2x2 block.
   big = colour_image(5, size=(64, 64)).astype(np.float64)
   blocks = big.reshape(32, 2, 32, 2, 3).mean(axis=(1, 3))
@@ -218,3 +221,27 @@ def test_bad_data_config_names_the_field(config, field, value, message):
   (config[parent] if parent else config)[name] = value
   with pytest.raises(validation.ConfigError, match=message):
     validation.validate_data(config)
+
+
+def test_tensorflow_and_pillow_decoding_give_the_same_crops(config, tmp_path):
+  write_colour_images(tmp_path, 4, size=(96, 80), fmt='jpg')
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  by_tensorflow = take(pipeline.train_batches(config), 2)
+  config.data.drop_grayscale = True  # needs the pixels in Python: every image goes to Pillow
+  by_pillow = take(pipeline.train_batches(config), 2)
+  for a, b in zip(by_tensorflow, by_pillow):
+    assert np.abs(a['rgb'].astype(int) - b['rgb']).mean() < 2
+
+
+def test_a_jpeg_with_corrupt_data_does_not_stop_training(config, tmp_path):
+  write_colour_images(tmp_path, 3, fmt='jpg')
+  buffer = io.BytesIO()
+  Image.fromarray(colour_image(7, size=(64, 64))).save(buffer, 'JPEG')
+  data = bytearray(buffer.getvalue())
+  data[len(data) // 2:len(data) // 2 + 64] = bytes(range(64))  # garbage in the scan, EOI kept
+  (tmp_path / 'corrupt.jpg').write_bytes(bytes(data))
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  for batch in take(pipeline.train_batches(config), 3):
+    assert batch['rgb'].shape == (4, 32, 32, 3)

@@ -19,6 +19,7 @@ from colorjax import color
 # would only repeat it.
 warnings.filterwarnings('ignore', category=Image.DecompressionBombWarning)
 
+ORIENTATION = 0x0112  # the EXIF tag
 EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp')
 DEFAULT_MAX_PIXELS = 64_000_000
 
@@ -88,6 +89,33 @@ def decode(data, *, min_short_side=None, max_pixels=DEFAULT_MAX_PIXELS):
     if factor >= 2:
       image = image.reduce(factor)
   return np.asarray(image, dtype=np.uint8)
+
+
+def tensorflow_jpeg_ratio(data, min_short_side, max_pixels=DEFAULT_MAX_PIXELS):
+  """For a plain JPEG that TensorFlow's own decoder handles as well as Pillow, the DCT scale
+  (1, 2, 4 or 8) that still covers ``min_short_side``; None for anything else.
+
+  Plain means: a header Pillow parses, RGB or gray (not CMYK), no EXIF rotation, and an end
+  marker (truncated files go to Pillow, which reports them). Raises ImageError as ``decode``
+  does for empty, unparsable or oversized images. Reads only the header.
+  """
+  if not data:
+    raise ImageError('empty', 'zero bytes')
+  try:
+    image = Image.open(io.BytesIO(data))
+    width, height = image.size
+    plain = (image.format == 'JPEG' and image.mode in ('RGB', 'L')
+             and image.getexif().get(ORIENTATION, 1) == 1)
+  except Image.DecompressionBombError as e:
+    raise ImageError('too large', str(e)) from None
+  except Exception as e:  # Pillow raises many types for corrupt data.
+    raise ImageError('undecodable', f'{type(e).__name__}: {e}') from None
+  if width * height > max_pixels:
+    raise ImageError('too large', f'{width}x{height} pixels is over the limit of {max_pixels}')
+  if not plain or not data.rstrip(b'\0').endswith(b'\xff\xd9'):
+    return None
+  short = min(width, height)
+  return max(r for r in (1, 2, 4, 8) if r == 1 or -(-short // r) >= min_short_side)
 
 
 def mean_chroma(rgb, xp=np):

@@ -79,41 +79,99 @@ class SkipLog:
                                                                         else '')
 
 
-def _loader(source, split, data_config, skip_log):
-  """The Python side of decoding, run through tf.numpy_function: (payload, min short side) ->
-  (uint8 RGB of the split's region, ok). Failures are counted in ``skip_log`` and come back as
-  ok=False."""
-  x0, x1 = source.region(split)
-  whole = (x0, x1) == (0.0, 1.0)
+class _Decoder:
+  """Decoding for one stream: plain JPEGs by TensorFlow's parallel decoder, everything else
+  by the Pillow decoder (colorjax.data.images) through tf.numpy_function. Every image is
+  inspected first (header only), so bad files are skipped and counted in ``skip_log``."""
 
-  def load(payload, min_short_side):
-    key = payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
+  NATIVE, PILLOW, SKIP = 0, 1, 2
+
+  def __init__(self, source, split, data_config, skip_log):
+    self.source, self.data_config, self.skip_log = source, data_config, skip_log
+    self.region = source.region(split)
+    self.whole = self.region == (0.0, 1.0)
+    # Strips of an image and the grayscale check need the pixels in Python anyway.
+    self.native_allowed = self.whole and not data_config.drop_grayscale
+
+  def _key(self, payload):
+    return payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
+
+  def _skip(self, payload, error):
+    self.skip_log.record(self._key(payload), error.reason, str(error))
+
+  def inspect(self, payload, min_short_side):
+    """(payload, short side needed) -> (encoded bytes, route, DCT ratio)."""
     try:
-      rgb = images.decode(source.read(payload),
-                          min_short_side=int(min_short_side) if whole else None,
-                          max_pixels=data_config.max_pixels)
-      if not whole:
+      data = self.source.read(payload)
+      ratio = (images.tensorflow_jpeg_ratio(data, int(min_short_side),
+                                            self.data_config.max_pixels)
+               if self.native_allowed else None)
+    except images.ImageError as e:
+      self._skip(payload, e)
+      return b'', np.int32(self.SKIP), np.int32(1)
+    if ratio is None:
+      return data, np.int32(self.PILLOW), np.int32(1)
+    self.skip_log.record(self._key(payload))
+    return data, np.int32(self.NATIVE), np.int32(ratio)
+
+  def pillow(self, payload, data, min_short_side):
+    """Pillow's decode of the split's region -> (uint8 RGB, ok)."""
+    x0, x1 = self.region
+    try:
+      rgb = images.decode(data, min_short_side=int(min_short_side) if self.whole else None,
+                          max_pixels=self.data_config.max_pixels)
+      if not self.whole:
         width = rgb.shape[1]
         rgb = rgb[:, round(x0 * width):max(round(x1 * width), round(x0 * width) + 1)]
-      if data_config.drop_grayscale:
+      if self.data_config.drop_grayscale:
         chroma = images.mean_chroma(rgb)
-        if chroma < data_config.grayscale_chroma:
+        if chroma < self.data_config.grayscale_chroma:
           raise images.ImageError('grayscale', f'mean chroma {chroma:.2f}')
     except images.ImageError as e:
-      skip_log.record(key, e.reason, str(e))
-      if skip_log.all_dropped():
-        raise skip_log.all_dropped_error() from None
+      self._skip(payload, e)
       return np.zeros((1, 1, 3), np.uint8), False
-    skip_log.record(key)
+    self.skip_log.record(self._key(payload))
     return rgb, True
 
-  return load
+  def raise_if_all_dropped(self):
+    if self.skip_log.all_dropped():
+      raise self.skip_log.all_dropped_error()
+    return False
+
+  def __call__(self, payload, min_short_side):
+    """Graph side: (payload, short side needed) -> (uint8 RGB [h, w, 3], ok)."""
+    data, route, ratio = tf.numpy_function(self.inspect, [payload, min_short_side],
+                                           [tf.string, tf.int32, tf.int32])
+
+    def native():
+      ratios = (1, 2, 4, 8)
+      rgb = tf.switch_case(
+          tf.argmax(tf.cast(tf.equal(ratio, ratios), tf.int32), output_type=tf.int32),
+          [lambda r=r: tf.io.decode_jpeg(data, channels=3, ratio=r) for r in ratios])
+      return rgb, tf.constant(True)
+
+    def pillow():
+      return tuple(tf.numpy_function(self.pillow, [payload, data, min_short_side],
+                                     [tf.uint8, tf.bool]))
+
+    def skip():
+      return tf.zeros([1, 1, 3], tf.uint8), tf.constant(False)
+
+    rgb, ok = tf.switch_case(route, [native, pillow, skip])
+    return tf.ensure_shape(rgb, [None, None, 3]), tf.ensure_shape(ok, [])
+
+  def keep(self, element):
+    """Filter predicate; on a dropped image, also checks whether every image was dropped
+    (after ignore_errors, so that this error is not swallowed)."""
+    return tf.cond(element['ok'], lambda: tf.constant(True),
+                   lambda: tf.numpy_function(self.raise_if_all_dropped, [], tf.bool))
 
 
-def _square_crop(rgb, image_size, scale, position):
+def square_crop(rgb, image_size, scale, position, flip=False):
   """An image_size² crop of ``rgb`` resized so that its short side is image_size × scale.
 
-  ``position`` in [0, 1]² places the crop window (0.5, 0.5: centred). Only the window is
+  ``position`` in [0, 1]² places the crop window (0.5, 0.5: centred); ``flip`` mirrors it
+  left-right by sampling the window from right to left, at no extra cost. Only the window is
   resampled (bilinear), never the whole image; decoding already brought the image to within
   2× of the size needed, so bilinear sampling does not alias.
   """
@@ -124,14 +182,20 @@ def _square_crop(rgb, image_size, scale, position):
   first = start + 0.5 * step - 0.5  # centre of the first output pixel, in source pixels
   last = first + (image_size - 1) * step
   denominator = tf.maximum(shape - 1.0, 1.0)
-  box = tf.concat([first / denominator, last / denominator], axis=0)  # y1, x1, y2, x2
+  first, last = first / denominator, last / denominator
+  x1, x2 = tf.cond(tf.convert_to_tensor(flip), lambda: (last[1], first[1]),
+                   lambda: (first[1], last[1]))
+  box = tf.stack([first[0], x1, last[0], x2])
   crop = tf.image.crop_and_resize(rgb[None], box[None], [0],
                                   [image_size, image_size])[0]
   return tf.cast(tf.round(tf.clip_by_value(crop, 0.0, 255.0)), tf.uint8)
 
 
-def _images(payloads, load, image_size, seed, train, data_config):
+def _images(payloads, decoder, image_size, seed, train, data_config):
   """(index, payload) -> {'index', 'rgb': uint8 image_size²}; undecodable images dropped.
+
+  A plain JPEG whose data TensorFlow's decoder rejects although its header and end marker are
+  sound is dropped by tf.data's ``ignore_errors`` (TensorFlow logs it; it is not counted).
 
   Training draws each element's scale, crop position and flip from stateless RNG keyed by
   (seed, index); evaluation takes the centred crop at scale 1.
@@ -145,14 +209,12 @@ def _images(payloads, load, image_size, seed, train, data_config):
     else:
       scale, position, flip = tf.constant(1.0), tf.constant([0.5, 0.5]), tf.constant(False)
     needed = tf.cast(tf.math.ceil(scale * image_size), tf.int32)
-    rgb, ok = tf.numpy_function(load, [payload, needed], [tf.uint8, tf.bool])
-    rgb = _square_crop(tf.ensure_shape(rgb, [None, None, 3]), image_size, scale, position)
-    if train and data_config.flip:
-      rgb = tf.cond(flip, lambda: rgb[:, ::-1], lambda: rgb)
-    return {'index': index, 'rgb': rgb, 'ok': tf.ensure_shape(ok, [])}
+    rgb, ok = decoder(payload, needed)
+    rgb = square_crop(rgb, image_size, scale, position, flip & data_config.flip)
+    return {'index': index, 'rgb': rgb, 'ok': ok}
 
   return (payloads.map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-          .filter(lambda e: e['ok']))
+          .ignore_errors(log_warning=True).filter(decoder.keep))
 
 
 def to_lab(rgb):
@@ -202,8 +264,8 @@ def _train_stream(config, source, shard, name, half, seed, start, gray):
                      total)
   payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
               .enumerate().skip(start))
-  ds = _images(payloads, _loader(source, 'train', data, skip_log), config.image_size, seed, True,
-               data)
+  ds = _images(payloads, _Decoder(source, 'train', data, skip_log), config.image_size, seed,
+               True, data)
   ds = ds.batch(per_process_batch(config, shard), drop_remainder=True)
 
   def finish(batch):
@@ -335,7 +397,8 @@ def eval_batches(config, shard=Shard()):
   skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
   size = config.image_size
   payloads = source.payloads('eval', shard, seed=config.seed).enumerate()
-  ds = _images(payloads, _loader(source, 'eval', data, skip_log), size, config.seed, False, data)
+  ds = _images(payloads, _Decoder(source, 'eval', data, skip_log), size, config.seed, False,
+               data)
   batch_size = per_process_batch(config, shard)
   ds = _options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
                 .prefetch(tf.data.AUTOTUNE))
