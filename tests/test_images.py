@@ -115,18 +115,26 @@ def test_mean_chroma_separates_gray_from_colour():
   assert images.mean_chroma(colour_image(0)) > 20
 
 
-def test_tensorflow_takes_only_plain_jpegs_and_gets_the_right_scale():
+def test_only_plain_jpegs_are_left_to_tensorflow():
   photo = Image.fromarray(colour_image(2, size=(400, 600)))
   jpeg = encode(photo, 'JPEG')
-  assert images.tensorflow_jpeg_ratio(jpeg, 100) == 4     # 400 / 4 = 100 still covers 100
-  assert images.tensorflow_jpeg_ratio(jpeg, 101) == 2
-  assert images.tensorflow_jpeg_ratio(jpeg, 10) == 8
-  assert images.tensorflow_jpeg_ratio(jpeg, 1000) == 1
-  assert images.tensorflow_jpeg_ratio(jpeg[:-300], 100) is None             # truncated
-  assert images.tensorflow_jpeg_ratio(encode(photo.convert('CMYK'), 'JPEG'), 100) is None
-  assert images.tensorflow_jpeg_ratio(encode(photo, 'PNG'), 100) is None
+  plain_short = lambda data, **kw: images.inspect(io.BytesIO(data), **kw)
+  assert plain_short(jpeg) == 400
+  assert plain_short(jpeg[:-300]) == 0                                   # truncated
+  assert plain_short(encode(photo.convert('CMYK'), 'JPEG')) == 0
+  assert plain_short(encode(photo, 'PNG')) == 0
   exif = Image.Exif()
   exif[images.ORIENTATION] = 6
-  assert images.tensorflow_jpeg_ratio(encode(photo, 'JPEG', exif=exif), 100) is None
+  assert plain_short(encode(photo, 'JPEG', exif=exif)) == 0
   with pytest.raises(images.ImageError, match='too large'):
-    images.tensorflow_jpeg_ratio(jpeg, 100, max_pixels=1000)
+    plain_short(jpeg, max_pixels=1000)
+  with pytest.raises(images.ImageError, match='empty'):
+    plain_short(b'')
+
+
+def test_dct_ratio_is_the_largest_that_still_covers():
+  assert images.dct_ratio(400, 100) == 4    # 400 / 4 = 100 still covers 100
+  assert images.dct_ratio(400, 101) == 2
+  assert images.dct_ratio(400, 10) == 8
+  assert images.dct_ratio(400, 1000) == 1
+  assert images.dct_ratio(401, 101) == 4  # libjpeg rounds scaled sizes up

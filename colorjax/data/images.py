@@ -91,18 +91,19 @@ def decode(data, *, min_short_side=None, max_pixels=DEFAULT_MAX_PIXELS):
   return np.asarray(image, dtype=np.uint8)
 
 
-def tensorflow_jpeg_ratio(data, min_short_side, max_pixels=DEFAULT_MAX_PIXELS):
-  """For a plain JPEG that TensorFlow's own decoder handles as well as Pillow, the DCT scale
-  (1, 2, 4 or 8) that still covers ``min_short_side``; None for anything else.
-
-  Plain means: a header Pillow parses, RGB or gray (not CMYK), no EXIF rotation, and an end
-  marker (truncated files go to Pillow, which reports them). Raises ImageError as ``decode``
-  does for empty, unparsable or oversized images. Reads only the header.
+def inspect(file, max_pixels=DEFAULT_MAX_PIXELS):
+  """Reads only the header (and the last bytes) of an image file object; returns the short
+  side of a plain JPEG, one that TensorFlow's own decoder handles as well as Pillow: RGB or
+  gray (not CMYK), no EXIF rotation, with an end marker (truncated files go to Pillow, which
+  reports them). Returns 0 for any other image. Raises ImageError as ``decode`` does for
+  empty, unparsable or oversized images.
   """
-  if not data:
+  size = file.seek(0, io.SEEK_END)
+  if size == 0:
     raise ImageError('empty', 'zero bytes')
+  file.seek(0)
   try:
-    image = Image.open(io.BytesIO(data))
+    image = Image.open(file)
     width, height = image.size
     plain = (image.format == 'JPEG' and image.mode in ('RGB', 'L')
              and image.getexif().get(ORIENTATION, 1) == 1)
@@ -112,10 +113,23 @@ def tensorflow_jpeg_ratio(data, min_short_side, max_pixels=DEFAULT_MAX_PIXELS):
     raise ImageError('undecodable', f'{type(e).__name__}: {e}') from None
   if width * height > max_pixels:
     raise ImageError('too large', f'{width}x{height} pixels is over the limit of {max_pixels}')
-  if not plain or not data.rstrip(b'\0').endswith(b'\xff\xd9'):
-    return None
-  short = min(width, height)
-  return max(r for r in (1, 2, 4, 8) if r == 1 or -(-short // r) >= min_short_side)
+  file.seek(max(size - 64, 0))
+  ends_well = file.read().rstrip(b'\0').endswith(b'\xff\xd9')
+  return min(width, height) if plain and ends_well else 0
+
+
+def inspect_path(path, max_pixels=DEFAULT_MAX_PIXELS):
+  """``inspect`` of a file by path; ImageError('unreadable') when it cannot be read."""
+  try:
+    with open(path, 'rb') as f:
+      return inspect(f, max_pixels)
+  except OSError as e:
+    raise ImageError('unreadable', e.strerror or str(e)) from None
+
+
+def dct_ratio(short_side, min_short_side):
+  """The largest JPEG DCT scale (1, 2, 4 or 8) whose output still covers min_short_side."""
+  return max(r for r in (1, 2, 4, 8) if r == 1 or -(-short_side // r) >= min_short_side)
 
 
 def mean_chroma(rgb, xp=np):

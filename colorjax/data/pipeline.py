@@ -11,7 +11,9 @@ stream. A training stream can therefore restart from any position (``Batches.sta
 continue exactly, without replaying its epoch.
 """
 import atexit
+import concurrent.futures
 import hashlib
+import io
 import math
 import threading
 import weakref
@@ -79,15 +81,26 @@ class SkipLog:
                                                                         else '')
 
 
-class _Decoder:
-  """Decoding for one stream: plain JPEGs by TensorFlow's parallel decoder, everything else
-  by the Pillow decoder (colorjax.data.images) through tf.numpy_function. Every image is
-  inspected first (header only), so bad files are skipped and counted in ``skip_log``."""
+NATIVE, PILLOW, SKIP = 0, 1, 2  # how an image is decoded
 
-  NATIVE, PILLOW, SKIP = 0, 1, 2
+
+def _tf_dct_ratio(short_side, min_short_side):
+  """images.dct_ratio in the graph."""
+  ratios = tf.constant([1, 2, 4, 8])
+  covers = (short_side + ratios - 1) // ratios >= min_short_side
+  return tf.reduce_max(tf.where(covers, ratios, 1))
+
+
+class _Decoder:
+  """Decoding for one stream: plain JPEGs by TensorFlow's parallel decoder (no Python per
+  image), everything else by the Pillow decoder (colorjax.data.images) through
+  tf.numpy_function. Every image's header is inspected first, so bad files are skipped and
+  counted in ``skip_log``: files once, up front, in ``routes``; TFDS images as they stream.
+  """
 
   def __init__(self, source, split, data_config, skip_log):
     self.source, self.data_config, self.skip_log = source, data_config, skip_log
+    self.by_path = isinstance(source, FileSource)
     self.region = source.region(split)
     self.whole = self.region == (0.0, 1.0)
     # Strips of an image and the grayscale check need the pixels in Python anyway.
@@ -99,26 +112,43 @@ class _Decoder:
   def _skip(self, payload, error):
     self.skip_log.record(self._key(payload), error.reason, str(error))
 
+  def _route(self, plain_short):
+    return NATIVE if plain_short and self.native_allowed else PILLOW
+
+  def routes(self, paths):
+    """Inspects every file once (in parallel): (paths kept, their routes, their short sides);
+    the others are counted as skipped. One sentence when none is left."""
+    def inspect(path):
+      try:
+        return images.inspect_path(path, self.data_config.max_pixels)
+      except images.ImageError as e:
+        self._skip(path.encode(), e)
+        return None
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+      shorts = list(pool.map(inspect, paths))
+    kept = [(p, self._route(short), short) for p, short in zip(paths, shorts) if short is not None]
+    if not kept:
+      raise self.skip_log.all_dropped_error()
+    return tuple(map(list, zip(*kept)))
+
   def inspect(self, payload, min_short_side):
-    """(payload, short side needed) -> (encoded bytes, route, DCT ratio)."""
+    """TFDS: (encoded image, short side needed) -> (route, DCT ratio)."""
     try:
-      data = self.source.read(payload)
-      ratio = (images.tensorflow_jpeg_ratio(data, int(min_short_side),
-                                            self.data_config.max_pixels)
-               if self.native_allowed else None)
+      plain_short = images.inspect(io.BytesIO(payload), self.data_config.max_pixels)
     except images.ImageError as e:
       self._skip(payload, e)
-      return b'', np.int32(self.SKIP), np.int32(1)
-    if ratio is None:
-      return data, np.int32(self.PILLOW), np.int32(1)
-    self.skip_log.record(self._key(payload))
-    return data, np.int32(self.NATIVE), np.int32(ratio)
+      return np.int32(SKIP), np.int32(1)
+    route = self._route(plain_short)
+    if route == NATIVE:
+      self.skip_log.record(self._key(payload))
+    return np.int32(route), np.int32(images.dct_ratio(plain_short, int(min_short_side)))
 
-  def pillow(self, payload, data, min_short_side):
+  def pillow(self, payload, min_short_side):
     """Pillow's decode of the split's region -> (uint8 RGB, ok)."""
     x0, x1 = self.region
     try:
-      rgb = images.decode(data, min_short_side=int(min_short_side) if self.whole else None,
+      rgb = images.decode(self.source.read(payload),
+                          min_short_side=int(min_short_side) if self.whole else None,
                           max_pixels=self.data_config.max_pixels)
       if not self.whole:
         width = rgb.shape[1]
@@ -138,12 +168,18 @@ class _Decoder:
       raise self.skip_log.all_dropped_error()
     return False
 
-  def __call__(self, payload, min_short_side):
-    """Graph side: (payload, short side needed) -> (uint8 RGB [h, w, 3], ok)."""
-    data, route, ratio = tf.numpy_function(self.inspect, [payload, min_short_side],
-                                           [tf.string, tf.int32, tf.int32])
+  def __call__(self, element, min_short_side):
+    """Graph side: ({'payload', 'route', 'short'}, short side needed) -> (uint8 RGB, ok)."""
+    payload = element['payload']
+    if self.by_path:
+      route = element['route']
+      ratio = _tf_dct_ratio(element['short'], min_short_side)
+    else:
+      route, ratio = tf.numpy_function(self.inspect, [payload, min_short_side],
+                                       [tf.int32, tf.int32])
 
     def native():
+      data = tf.io.read_file(payload) if self.by_path else payload
       ratios = (1, 2, 4, 8)
       rgb = tf.switch_case(
           tf.argmax(tf.cast(tf.equal(ratio, ratios), tf.int32), output_type=tf.int32),
@@ -151,7 +187,7 @@ class _Decoder:
       return rgb, tf.constant(True)
 
     def pillow():
-      return tuple(tf.numpy_function(self.pillow, [payload, data, min_short_side],
+      return tuple(tf.numpy_function(self.pillow, [payload, min_short_side],
                                      [tf.uint8, tf.bool]))
 
     def skip():
@@ -165,6 +201,17 @@ class _Decoder:
     (after ignore_errors, so that this error is not swallowed)."""
     return tf.cond(element['ok'], lambda: tf.constant(True),
                    lambda: tf.numpy_function(self.raise_if_all_dropped, [], tf.bool))
+
+  def payloads(self, split, shard, half, seed):
+    """The source's images for this stream as {'payload', 'route', 'short'} elements; files
+    are inspected here, once."""
+    if not self.by_path:
+      return self.source.payloads(split, shard, half=half, seed=seed).map(
+          lambda p: {'payload': p, 'route': -1, 'short': 0})
+    paths, routes, shorts = self.routes(self.source.paths(split, shard, half))
+    return tf.data.Dataset.from_tensor_slices(
+        {'payload': tf.constant(paths), 'route': tf.constant(routes, tf.int32),
+         'short': tf.constant(shorts, tf.int32)})
 
 
 def square_crop(rgb, image_size, scale, position, flip=False):
@@ -256,16 +303,16 @@ def per_process_batch(config, shard):
 def _train_stream(config, source, shard, name, half, seed, start, gray):
   """One endless, shuffled, augmented, batched stream -> ({name: pixels, 'index_'+name}, log)."""
   data = config.data
-  payloads = source.payloads('train', shard, half=half, seed=seed)
   total = source.num_examples('train', shard, half)
   # A file list is shuffled whole; encoded TFDS images through a buffer of bounded size.
   buffer = total if isinstance(source, FileSource) else data.shuffle_buffer
   skip_log = SkipLog(source.description + ('' if half is None else f' (half {"AB"[half]})'),
                      total)
+  decoder = _Decoder(source, 'train', data, skip_log)
+  payloads = decoder.payloads('train', shard, half, seed)
   payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
               .enumerate().skip(start))
-  ds = _images(payloads, _Decoder(source, 'train', data, skip_log), config.image_size, seed,
-               True, data)
+  ds = _images(payloads, decoder, config.image_size, seed, True, data)
   ds = ds.batch(per_process_batch(config, shard), drop_remainder=True)
 
   def finish(batch):
@@ -396,9 +443,9 @@ def eval_batches(config, shard=Shard()):
   source = open_source(data)
   skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
   size = config.image_size
-  payloads = source.payloads('eval', shard, seed=config.seed).enumerate()
-  ds = _images(payloads, _Decoder(source, 'eval', data, skip_log), size, config.seed, False,
-               data)
+  decoder = _Decoder(source, 'eval', data, skip_log)
+  payloads = decoder.payloads('eval', shard, None, config.seed).enumerate()
+  ds = _images(payloads, decoder, size, config.seed, False, data)
   batch_size = per_process_batch(config, shard)
   ds = _options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
                 .prefetch(tf.data.AUTOTUNE))

@@ -11,8 +11,6 @@ import dataclasses
 import hashlib
 import os
 
-import tensorflow as tf
-
 from colorjax.data import images
 from colorjax.validation import UserError
 
@@ -96,15 +94,13 @@ class FileSource:
   def num_examples(self, split, shard=Shard(), half=None):
     return len(self._selected(split, shard, half))
 
-  def payloads(self, split, shard=Shard(), half=None, seed=0):
-    """File paths of ``split`` for this process (``half`` 0 or 1: disjoint halves); the
-    pipeline shuffles them, so ``seed`` is unused here."""
-    del seed
+  def paths(self, split, shard=Shard(), half=None):
+    """File paths of ``split`` for this process (``half`` 0 or 1: disjoint halves)."""
     files = self._selected(split, shard, half)
     if not files:
       raise DataError(f'{self.description} has no {split} images for process {shard.index} of '
                       f'{shard.count}; add images or lower data.eval_fraction.')
-    return tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string))
+    return files
 
   read = staticmethod(images.read_bytes)
 
