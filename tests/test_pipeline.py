@@ -1,5 +1,8 @@
 """The tf.data pipeline on the bundled samples, folders the tests write, and mocked TFDS."""
 import io
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +14,7 @@ from skimage import color as skcolor
 from colorjax import validation
 from colorjax.data import pipeline, sources
 from colorjax.data.sources import DataError, Shard
-from conftest import colour_image, write_colour_images
+from conftest import ROOT, colour_image, write_colour_images
 
 
 def take(batches, n):
@@ -169,7 +172,7 @@ def test_processes_read_disjoint_files(config, tmp_path):
   config.data.eval_fraction = 0.2
   source = sources.open_source(config.data)
   assert not set(source.train_files) & set(source.eval_files)
-  parts = [source._selected('train', Shard(i, 2), None) for i in range(2)]
+  parts = [source.paths('train', Shard(i, 2)) for i in range(2)]
   assert not set(parts[0]) & set(parts[1])
   assert sorted(parts[0] + parts[1]) == sorted(source.train_files)
   counts = [len(list(pipeline.eval_batches(config, Shard(i, 2)))) for i in range(2)]
@@ -186,7 +189,7 @@ def test_unpaired_streams_are_gray_and_colour_from_disjoint_halves(config, tmp_p
   assert (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all()
   assert np.abs(b[..., 0].astype(int) - b[..., 2]).mean() > 10
   source = sources.open_source(config.data)
-  halves = [set(source._selected('train', Shard(), h)) for h in (0, 1)]
+  halves = [set(source.paths('train', Shard(), h)) for h in (0, 1)]
   assert not halves[0] & halves[1] and len(halves[0] | halves[1]) == 8
 
 
@@ -245,3 +248,27 @@ def test_a_jpeg_with_corrupt_data_does_not_stop_training(config, tmp_path):
   config.data.eval_fraction = 0.0
   for batch in take(pipeline.train_batches(config), 3):
     assert batch['rgb'].shape == (4, 32, 32, 3)
+
+
+def test_closing_streams_with_work_in_flight_never_hangs(tmp_path):
+  """Pillow-decoded streams closed right after their first batch, and one left open at exit:
+  the process must end (a tf.data iterator destroyed with tf.numpy_function calls in flight
+  deadlocks on the GIL unless the stream is drained first)."""
+  script = tmp_path / 'close.py'
+  script.write_text(
+      'import sys\n'
+      f'sys.path.insert(0, {str(ROOT / "tests")!r})\n'
+      'from conftest import load_config\n'
+      'from colorjax.data import pipeline\n'
+      'config = load_config()\n'
+      'config.image_size, config.batch_size = 64, 8\n'
+      'for pairing in ["paired", "unpaired"] * 4:\n'
+      '  config.data.pairing = pairing\n'
+      '  batches = pipeline.train_batches(config)\n'
+      '  next(batches)\n'
+      '  batches.close()\n'
+      'next(pipeline.train_batches(config))\n'
+      'print("done")\n')
+  result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=240, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  assert result.returncode == 0 and result.stdout.strip() == 'done', result.stderr[-2000:]

@@ -238,7 +238,7 @@ def square_crop(rgb, image_size, scale, position, flip=False):
   return tf.cast(tf.round(tf.clip_by_value(crop, 0.0, 255.0)), tf.uint8)
 
 
-def _images(payloads, decoder, image_size, seed, train, data_config):
+def _images(payloads, decoder, image_size, seed, train, data_config, stop):
   """(index, payload) -> {'index', 'rgb': uint8 image_size²}; undecodable images dropped.
 
   A plain JPEG whose data TensorFlow's decoder rejects although its header and end marker are
@@ -260,7 +260,8 @@ def _images(payloads, decoder, image_size, seed, train, data_config):
     rgb = square_crop(rgb, image_size, scale, position, flip & data_config.flip)
     return {'index': index, 'rgb': rgb, 'ok': ok}
 
-  return (payloads.map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  return (payloads.take_while(lambda index, payload: tf.logical_not(stop))
+          .map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
           .ignore_errors(log_warning=True).filter(decoder.keep))
 
 
@@ -300,7 +301,7 @@ def per_process_batch(config, shard):
   return config.batch_size // shard.count
 
 
-def _train_stream(config, source, shard, name, half, seed, start, gray):
+def _train_stream(config, source, shard, name, half, seed, start, gray, stop):
   """One endless, shuffled, augmented, batched stream -> ({name: pixels, 'index_'+name}, log)."""
   data = config.data
   total = source.num_examples('train', shard, half)
@@ -312,7 +313,7 @@ def _train_stream(config, source, shard, name, half, seed, start, gray):
   payloads = decoder.payloads('train', shard, half, seed)
   payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
               .enumerate().skip(start))
-  ds = _images(payloads, decoder, config.image_size, seed, True, data)
+  ds = _images(payloads, decoder, config.image_size, seed, True, data, stop)
   ds = ds.batch(per_process_batch(config, shard), drop_remainder=True)
 
   def finish(batch):
@@ -334,15 +335,17 @@ _OPEN_ITERATORS = weakref.WeakSet()
 
 
 class _NumpyIterator:
-  """A dataset's numpy iterator that is closed before the interpreter exits.
+  """A dataset's numpy iterator that can be closed without hanging.
 
-  A tf.data iterator destroyed during interpreter shutdown hangs while its workers wait in
-  tf.numpy_function for a GIL that is never handed out again; closing it from atexit (or
-  explicitly) avoids that.
+  Destroying a tf.data iterator waits for its in-flight tf.numpy_function calls, which wait for
+  the GIL that the destroying thread holds: a deadlock. So ``close`` first sets ``stop`` (the
+  stream's take_while stops issuing work), then drains what is in flight, and only then lets
+  the iterator go. Open iterators are closed at exit too.
   """
 
-  def __init__(self, dataset):
+  def __init__(self, dataset, stop):
     self._iterator = iter(dataset.as_numpy_iterator())
+    self._stop = stop
     _OPEN_ITERATORS.add(self)
 
   def __iter__(self):
@@ -354,6 +357,14 @@ class _NumpyIterator:
     return next(self._iterator)
 
   def close(self):
+    if self._iterator is None:
+      return
+    self._stop.assign(True)
+    try:
+      for _ in self._iterator:
+        pass
+    except tf.errors.OpError:
+      pass
     self._iterator = None
 
 
@@ -370,8 +381,8 @@ class Batches:
   stream exactly; ``skipped()`` summarises the images dropped so far.
   """
 
-  def __init__(self, dataset, skip_logs, state):
-    self._iterator = _NumpyIterator(dataset.prefetch(tf.data.AUTOTUNE))
+  def __init__(self, datasets, stop, skip_logs, state):
+    self._iterators = [_NumpyIterator(ds.prefetch(tf.data.AUTOTUNE), stop) for ds in datasets]
     self.skip_logs = skip_logs
     self.state = dict(state)
 
@@ -379,8 +390,10 @@ class Batches:
     return self
 
   def __next__(self):
+    batch = {}
     try:
-      batch = next(self._iterator)
+      for iterator in self._iterators:
+        batch.update(next(iterator))
     except tf.errors.OpError as e:
       raise _pipeline_error(self.skip_logs, e) from None
     for name in self.state:
@@ -388,8 +401,9 @@ class Batches:
     return batch
 
   def close(self):
-    """Stops the pipeline; call before the interpreter exits (or use the atexit hook)."""
-    self._iterator.close()
+    """Stops the pipeline (also done at exit)."""
+    for iterator in self._iterators:
+      iterator.close()
 
   def skipped_any(self):
     return any(log.counts() for log in self.skip_logs)
@@ -411,17 +425,14 @@ def train_batches(config, shard=Shard(), state=None):
   else:
     names, halves, grays = (pixel_key,), (None,), (False,)
   state = state or {name: 0 for name in names}
+  stop = tf.Variable(False, trainable=False)
   streams, logs = [], []
   for offset, (name, half, gray) in enumerate(zip(names, halves, grays)):
     ds, log = _train_stream(config, source, shard, name, half, config.seed + offset, state[name],
-                            gray)
-    streams.append(ds)
+                            gray, stop)
+    streams.append(_options(ds))
     logs.append(log)
-  if len(streams) > 1:
-    dataset = tf.data.Dataset.zip(tuple(streams)).map(lambda x, y: {**x, **y})
-  else:
-    dataset = streams[0]
-  return Batches(_options(dataset), logs, state)
+  return Batches(streams, stop, logs, state)
 
 
 def num_eval_batches(config, source, shard):
@@ -445,14 +456,15 @@ def eval_batches(config, shard=Shard()):
   size = config.image_size
   decoder = _Decoder(source, 'eval', data, skip_log)
   payloads = decoder.payloads('eval', shard, None, config.seed).enumerate()
-  ds = _images(payloads, decoder, size, config.seed, False, data)
+  stop = tf.Variable(False, trainable=False)
+  ds = _images(payloads, decoder, size, config.seed, False, data, stop)
   batch_size = per_process_batch(config, shard)
   ds = _options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
                 .prefetch(tf.data.AUTOTUNE))
   key = _pixel_key(data)
   expected = num_eval_batches(config, source, shard)
   count = 0
-  iterator = _NumpyIterator(ds)
+  iterator = _NumpyIterator(ds, stop)
   try:
     for pixels in iterator:
       yield _padded(key, pixels, batch_size)

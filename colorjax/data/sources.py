@@ -4,8 +4,9 @@
 - ``folder:PATH``: every image below PATH, with a deterministic held-out fraction for eval;
 - ``tfds:NAME``: a prepared TensorFlow Datasets data set (``data.data_dir``, splits).
 
-A source gives, per split and process, a tf.data.Dataset of *payloads* (file paths, or encoded
-image bytes for TFDS) plus ``read(payload) -> bytes``; decoding happens in the pipeline.
+Per split and process, a FileSource gives its file paths (``paths``) and a TfdsSource a
+tf.data.Dataset of encoded images (``payloads``); ``read(payload) -> bytes`` turns either into
+encoded bytes. Inspection and decoding happen in the pipeline.
 """
 import dataclasses
 import hashlib
