@@ -8,6 +8,8 @@ import functools
 import json
 import math
 import os
+import signal
+import threading
 import time
 
 import jax
@@ -105,6 +107,31 @@ def _with_param_norm(train_step):
   return step
 
 
+class GracefulStop:
+  """While active, SIGTERM or SIGINT asks the loop to finish its step, save a checkpoint and
+  return (a second SIGINT interrupts at once). ``received`` names the signal, or is None."""
+
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.received = None
+    self._previous = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    self.received = signal.Signals(signum).name
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    return self
+
+  def __exit__(self, *exc):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+
 def _check_finite(pending):
   """Raises NonFiniteLoss naming the first step with a non-finite metric."""
   for step, metrics in pending:
@@ -192,37 +219,42 @@ def train_and_evaluate(config, workdir):
                  'or raise num_steps, to train more).', workdir, step, config.num_steps)
   last_saved = step if data_state is not None else None
   pending, data_wait, tick = [], 0.0, time.perf_counter()
+  stop = GracefulStop()
   try:
-    while step < config.num_steps:
-      wait_start = time.perf_counter()
-      batch = parallel.global_batch(next(batches), mesh)
-      data_wait += time.perf_counter() - wait_start
-      state, metrics = train_step(state, batch)
-      step += 1
-      pending.append((step, metrics))
-      boundary = step == config.num_steps
-      if step % config.log_every == 0 or boundary or step % config.checkpoint_every == 0:
-        pending = jax.device_get(pending)
-        _check_finite(pending)
-        elapsed = time.perf_counter() - tick
-        observer.scalars(step, {**_mean(pending), 'lr': lr(step - 1)}, 'train/')
-        observer.train_line(step, _mean(pending), len(pending) * config.batch_size / elapsed,
-                            data_wait / elapsed, float(lr(step - 1)))
-        pending, data_wait, tick = [], 0.0, time.perf_counter()
-      eval_metrics = None
-      if step % config.eval_every == 0 or boundary:
-        eval_metrics, first = evaluate(task, state, config, mesh, shard, eval_step)
-        observer.scalars(step, eval_metrics, 'eval/')
-        logging.info('eval at step %d: %s', step, ' '.join(
-            f'{k} {v:.4g}' for k, v in sorted(eval_metrics.items())))
-        if first is not None:
-          observer.image(step, _sample_grid(task, state, first))
-        if batches.skipped_any():
-          logging.info('%s.', batches.skipped())
-        tick = time.perf_counter()
-      if step % config.checkpoint_every == 0 or boundary:
-        checkpoints.save(step, state, batches.state, eval_metrics)
-        last_saved = step
+    with stop:
+      while step < config.num_steps:
+        wait_start = time.perf_counter()
+        batch = parallel.global_batch(next(batches), mesh)
+        data_wait += time.perf_counter() - wait_start
+        state, metrics = train_step(state, batch)
+        step += 1
+        pending.append((step, metrics))
+        boundary = step == config.num_steps
+        save = step % config.checkpoint_every == 0 or boundary or stop.received
+        if step % config.log_every == 0 or save:
+          pending = jax.device_get(pending)
+          _check_finite(pending)
+          elapsed = time.perf_counter() - tick
+          observer.scalars(step, {**_mean(pending), 'lr': lr(step - 1)}, 'train/')
+          observer.train_line(step, _mean(pending), len(pending) * config.batch_size / elapsed,
+                              data_wait / elapsed, float(lr(step - 1)))
+          pending, data_wait, tick = [], 0.0, time.perf_counter()
+        eval_metrics = None
+        if step % config.eval_every == 0 or boundary:
+          eval_metrics, first = evaluate(task, state, config, mesh, shard, eval_step)
+          observer.scalars(step, eval_metrics, 'eval/')
+          logging.info('eval at step %d: %s', step, ' '.join(
+              f'{k} {v:.4g}' for k, v in sorted(eval_metrics.items())))
+          if first is not None:
+            observer.image(step, _sample_grid(task, state, first))
+          if batches.skipped_any():
+            logging.info('%s.', batches.skipped())
+          tick = time.perf_counter()
+        if save:
+          checkpoints.save(step, state, batches.state, eval_metrics)
+          last_saved = step
+        if stop.received:
+          break
   except NonFiniteLoss as e:
     checkpoints.wait()
     where = checkpoints.path(last_saved) if last_saved else 'none was saved yet'
@@ -232,4 +264,7 @@ def train_and_evaluate(config, workdir):
     checkpoints.wait()
     checkpoints.close()
     observer.close()
+  if stop.received:
+    logging.warning('Stopped by %s at step %d; the checkpoint %s is complete. Run the same '
+                    'command to resume.', stop.received, step, checkpoints.path(step))
   return state

@@ -1,8 +1,10 @@
 """The training core end to end: every config, many devices, resume, warm start, bad configs."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -146,3 +148,30 @@ def test_demo_unet_beats_the_no_colour_baseline_on_held_out_crops(tmp_path):
   train.train_and_evaluate(config, str(tmp_path))
   final = [r for r in read_jsonl(tmp_path) if 'eval/ab_error' in r][-1]
   assert final['eval/ab_error'] < 0.9 * final['eval/ab_error_gray'], final
+
+
+def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes_exactly(tmp_path):
+  workdir = tmp_path / 'stopped'
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
+  command = [sys.executable, os.path.join(HERE, 'run_training.py'), str(workdir)]
+  process = subprocess.Popen(command + ['100000'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+      if os.path.exists(workdir / 'metrics.jsonl') and len(read_jsonl(workdir)) >= 3:
+        break
+      time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=240)
+  finally:
+    process.kill()
+  assert process.returncode == 0, stderr[-3000:]
+  stopped = max(int(s) for s in os.listdir(workdir / 'checkpoints'))
+  assert f'Stopped by SIGTERM at step {stopped}' in stderr
+  assert 3 <= stopped < 100000
+  resumed = run_training(workdir, stopped + 2)
+  straight = run_training(tmp_path / 'straight', stopped + 2)
+  for name in straight:
+    np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)
