@@ -8,9 +8,11 @@ import sys
 
 from absl import app
 
+from colorjax import console
 from colorjax.validation import UserError
 
 COMMANDS = {
+    'colorize': ('colorjax.colorize', 'colour photos with a trained checkpoint'),
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),
     'bench-data': ('colorjax.data.benchmark',
@@ -36,6 +38,7 @@ def main(argv=None):
     print(f"colorjax: unknown subcommand '{name}'.\n\n{usage()}", file=sys.stderr)
     return 2
   module = importlib.import_module(COMMANDS[name][0])
+  console.quiet_library_logs()
   try:
     app.run(module.main, argv=[f'colorjax {name}'] + list(argv[2:]))
   except UserError as e:  # a bad config value or data source: one sentence, no traceback

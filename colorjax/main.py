@@ -8,7 +8,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from colorjax import validation
+from colorjax import console, validation
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
                                           lock_config=True)
@@ -16,20 +16,9 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for checkpoints, logs an
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def quiet_library_logs():
-  """Keep the console to colorjax's own lines: other libraries' INFO chatter (Orbax logs every
-  save in detail) is dropped; their warnings and errors still show."""
-  import logging as std_logging
-
-  def own_or_important(record):
-    return record.levelno >= std_logging.WARNING or '/colorjax/' in record.pathname
-
-  logging.get_absl_handler().addFilter(own_or_important)
-
-
 def main(argv):
   del argv
-  quiet_library_logs()
+  console.quiet_library_logs()
   from colorjax import train
   config = _CONFIG.value
   try:

@@ -22,6 +22,7 @@ from colorjax import checkpoint, color, optim, parallel, tasks, validation, visu
 from colorjax.tasks.inputs import rgb_and_lab
 
 GRID_IMAGES = 8
+CONFIG_FILE = 'config.json'  # the run's config, for commands that load its checkpoints
 
 
 class NonFiniteLoss(validation.UserError):
@@ -189,6 +190,9 @@ def train_and_evaluate(config, workdir):
   validation.validate(config)
   config = validation.frozen(config)
   os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
   task = tasks.get(config.task)
   mesh = parallel.make_mesh()
   shard = parallel.shard_of_data()

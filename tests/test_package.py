@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import ROOT
@@ -15,11 +16,17 @@ def run(*args):
   return subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
 
 
-def test_core_modules_do_not_import_tensorflow():
+LIBRARY = ('colorjax', 'colorjax.color', 'colorjax.validation', 'colorjax.visualize',
+           'colorjax.data.images', 'colorjax.data.sources', 'colorjax.models.unet',
+           'colorjax.tasks.regression', 'colorjax.train', 'colorjax.checkpoint')
+
+
+@pytest.mark.parametrize('entry', ['colorjax.main', 'colorjax.colorize'])
+def test_core_modules_do_not_import_tensorflow(entry):
+  """Accelerator machines have JAX but no TensorFlow: only the input pipeline may need it.
+  (Entry points define flags of the same names, so each gets its own interpreter.)"""
   code = ('import sys, importlib\n'
-          'for m in ("colorjax", "colorjax.color", "colorjax.validation", "colorjax.visualize",'
-          ' "colorjax.data.images", "colorjax.models.unet", "colorjax.tasks.regression",'
-          ' "colorjax.train", "colorjax.checkpoint", "colorjax.main"):\n'
+          f'for m in {LIBRARY + (entry,)!r}:\n'
           '  importlib.import_module(m)\n'
           'print("tensorflow" in sys.modules)')
   result = run(sys.executable, '-c', code)

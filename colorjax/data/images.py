@@ -82,6 +82,8 @@ def decode(data, *, min_short_side=None, max_pixels=DEFAULT_MAX_PIXELS):
     raise
   except Image.DecompressionBombError as e:
     raise ImageError('too large', str(e)) from None
+  except Image.UnidentifiedImageError:
+    raise ImageError('undecodable', 'not an image format Pillow reads') from None
   except Exception as e:  # Pillow raises many types for corrupt data.
     raise ImageError('undecodable', f'{type(e).__name__}: {e}') from None
   if min_short_side:
