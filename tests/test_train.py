@@ -175,3 +175,28 @@ def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes_exactly(tmp_path):
   for name in straight:
     np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
                                err_msg=name)
+
+
+def test_kill_9_at_any_moment_resumes_to_the_same_params(tmp_path):
+  """SIGKILL at several points, some right as an asynchronous save starts: each restart picks
+  the last complete checkpoint, and the run ends where an uninterrupted one does."""
+  steps = ['14', 'checkpoint_every=2']
+  straight = run_training(tmp_path / 'straight', *steps)
+  workdir = tmp_path / 'killed'
+  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
+  for kill_after in (3, 6, 10):
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, 'run_training.py'), str(workdir), *steps], cwd=ROOT,
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+      logged = read_jsonl(workdir) if os.path.exists(workdir / 'metrics.jsonl') else []
+      if any(r['step'] >= kill_after for r in logged):
+        break
+      time.sleep(0.02)
+    process.kill()
+    process.wait()
+  resumed = run_training(workdir, *steps)
+  for name in straight:
+    np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)

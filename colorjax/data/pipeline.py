@@ -384,7 +384,12 @@ class Batches:
   def __init__(self, datasets, stop, skip_logs, state):
     self._iterators = [_NumpyIterator(ds.prefetch(tf.data.AUTOTUNE), stop) for ds in datasets]
     self.skip_logs = skip_logs
-    self.state = dict(state)
+    self._state = dict(state)
+
+  @property
+  def state(self):
+    """A copy of the stream positions (callers may keep it, e.g. an asynchronous save)."""
+    return dict(self._state)
 
   def __iter__(self):
     return self
@@ -396,8 +401,8 @@ class Batches:
         batch.update(next(iterator))
     except tf.errors.OpError as e:
       raise _pipeline_error(self.skip_logs, e) from None
-    for name in self.state:
-      self.state[name] = int(batch.pop(f'index_{name}')[-1]) + 1
+    for name in self._state:
+      self._state[name] = int(batch.pop(f'index_{name}')[-1]) + 1
     return batch
 
   def close(self):
