@@ -234,7 +234,9 @@ def train_and_evaluate(config, workdir):
         step += 1
         pending.append((step, metrics))
         boundary = step == config.num_steps
-        save = step % config.checkpoint_every == 0 or boundary or stop.received
+        # One reading of the flag per step: a signal arriving later is handled next step.
+        stopping = stop.received is not None
+        save = step % config.checkpoint_every == 0 or boundary or stopping
         if step % config.log_every == 0 or save:
           pending = jax.device_get(pending)
           _check_finite(pending)
@@ -257,7 +259,7 @@ def train_and_evaluate(config, workdir):
         if save:
           checkpoints.save(step, state, batches.state, eval_metrics)
           last_saved = step
-        if stop.received:
+        if stopping:
           break
   except NonFiniteLoss as e:
     checkpoints.wait()
