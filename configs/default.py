@@ -23,7 +23,7 @@ def get_config():
   config.checkpoint_every = 500      # steps between (asynchronous) checkpoints
   config.keep_checkpoints = 3        # latest checkpoints kept
   config.keep_best = 1               # best checkpoints kept by best_metric (0: none)
-  config.best_metric = 'ab_error'    # 'ab_error' (lower is better), 'psnr' or 'ssim'
+  config.best_metric = 'ab_error'    # 'ab_error' or 'delta_e' (lower is better), 'psnr' or 'ssim'
   config.init_from = ''              # warm start params from this run's workdir or checkpoint
 
   config.optim = optim = ml_collections.ConfigDict()

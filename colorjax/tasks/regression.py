@@ -89,15 +89,15 @@ def predict(state, L):
 
 
 def eval_step(state, batch):
-  """Per-image metrics summed over the valid (mask) images, with the no-colour baseline."""
+  """Metrics of the prediction and the no-colour baseline, summed over the valid images."""
   rgb, lab = rgb_and_lab(batch)
-  L, ab = color.split_lab(lab)
-  predicted = metrics.colour_metrics(predict(state, L), lab, rgb)
-  gray = metrics.colour_metrics(jnp.zeros_like(ab), lab, rgb)
-  mask = batch['mask'].astype(jnp.float32)
-  sums = {name: jnp.sum(value * mask) for name, value in predicted.items()}
-  sums.update({f'{name}_gray': jnp.sum(value * mask) for name, value in gray.items()})
-  return {**sums, 'count': jnp.sum(mask)}
+  return metrics.eval_sums(predict(state, color.split_lab(lab)[0]), lab, rgb, batch['mask'])
+
+
+def total_stride(config):
+  """Image sides must be multiples of this."""
+  model = build_model(config)
+  return 2 ** (len(model.features) - (0 if model.strided_stem else 1))
 
 
 def validate(config):
@@ -112,7 +112,7 @@ def validate(config):
   if not model.features or any(f < 1 for f in model.features):
     raise validation.ConfigError(f'config.model.features={model.features!r} is not allowed; '
                                  'use positive channel counts, one per level.')
-  stride = 2 ** (len(model.features) - (0 if model.strided_stem else 1))
+  stride = total_stride(config)
   if config.image_size % stride:
     raise validation.ConfigError(
         f'config.image_size={config.image_size} is not allowed; this U-Net has a total stride '
@@ -124,4 +124,4 @@ def validate(config):
             f'config.{field}.{name}={weight!r} is not allowed; use non-negative weights for '
             f'{", ".join(losses.PIXEL_LOSSES)}.')
   validation.check_number(config, 'loss.switch_step', low=0, integer=True)
-  validation.check_choice(config, 'best_metric', ('ab_error', 'psnr', 'ssim'))
+  validation.check_choice(config, 'best_metric', tuple(metrics.RANKING))
