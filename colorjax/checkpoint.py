@@ -5,11 +5,16 @@ A checkpoint holds the TrainState's arrays (``state``) and the input pipeline's 
 ``keep`` checkpoints and the ``keep_best`` best by an eval metric.
 """
 import os
+import re
 
 import jax
 import orbax.checkpoint as ocp
 
 from colorjax.validation import UserError
+
+
+class CheckpointError(UserError):
+  """A checkpoint could not be written (full disk, unwritable folder)."""
 
 
 class Checkpointer:
@@ -27,18 +32,28 @@ class Checkpointer:
         enable_async_checkpointing=True, create=True)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=('state', 'data'))
+    self._pending = None  # the step of the save in flight
 
   def latest_step(self):
     return self.manager.latest_step()
+
+  def all_steps(self):
+    return self.manager.all_steps()
 
   def path(self, step):
     return os.path.join(self.directory, str(step))
 
   def save(self, step, state, data_state, metrics=None):
-    """Starts an asynchronous save of ``state`` and the pipeline position at ``step``."""
-    self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)),
-        metrics=metrics)
+    """Starts an asynchronous save of ``state`` and the pipeline position at ``step``, once
+    the previous save is complete (CheckpointError if it failed)."""
+    self.wait()
+    self._pending = step
+    try:
+      self.manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)),
+          metrics=metrics)
+    except (OSError, ValueError) as e:
+      self._failed(e)
 
   def restore(self, like, step=None):
     """(state, data_state) of ``step`` (default: the latest complete checkpoint), with the
@@ -49,10 +64,38 @@ class Checkpointer:
     return restored.state, restored.data
 
   def wait(self):
-    self.manager.wait_until_finished()
+    """Blocks until the save in flight is complete; CheckpointError if it could not be written.
+    Earlier checkpoints are untouched either way."""
+    try:
+      self.manager.wait_until_finished()
+    except (OSError, ValueError) as e:
+      self._failed(e)
+    # Orbax sometimes only logs a failed write: the final folder is the proof of completion.
+    if self._pending is not None and not os.path.isdir(self.path(self._pending)):
+      self._failed(None)
+    self._pending = None
+
+  def _failed(self, error):
+    step, self._pending = self._pending, None
+    complete = [s for s in self.manager.all_steps(read=True) if s != step]
+    last = self.path(max(complete)) if complete else 'none'
+    reason = _reason(error) if error else 'the error is logged above'
+    raise CheckpointError(f'The checkpoint at step {step} could not be written to '
+                          f'{self.directory} ({reason}); the last complete checkpoint is '
+                          f'{last}.') from None
 
   def close(self):
     self.manager.close()
+
+
+def _reason(error):
+  """The operating system's words for a failed write ('No space left on device'), else the
+  first line of the error."""
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  text = str(error)
+  found = re.search(r"([^:]+) \[os_error_code='\d+'\]", text)
+  return found.group(1).strip() if found else text.splitlines()[0][:200]
 
 
 def _abstract(tree):

@@ -13,6 +13,9 @@ from colorjax.validation import UserError
 
 COMMANDS = {
     'colorize': ('colorjax.colorize', 'colour photos with a trained checkpoint'),
+    'evaluate': ('colorjax.evaluate', 'PSNR, SSIM, ab error, CIEDE2000, colourfulness and FID '
+                 'of a trained run on held-out images'),
+    'export': ('colorjax.export', 'write a trained run as one self-contained jax.export file'),
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),
     'bench-data': ('colorjax.data.benchmark',

@@ -1,6 +1,7 @@
 """``colorjax colorize``: people's photos in colour with a trained checkpoint.
 
   colorjax colorize --workdir=runs/demo photos/ old.jpg 'scans/**/*.png' --output=out/
+  colorjax colorize --exported=demo.cjx photos/ --output=out/    (see colorjax export)
 
 The network sees each image's L channel at ``--resolution`` (long side, padded to a square, so
 every batch has one shape and compiles once); the predicted ab is upsampled to the original size
@@ -9,24 +10,24 @@ Outputs go only under ``--output``, at each input's relative path; inputs are ne
 an unreadable or oversized file is reported and skipped, and the command then exits non-zero.
 No TensorFlow here.
 """
+import collections
 import glob
-import json
 import os
 import sys
 
 import jax
-import ml_collections
 import numpy as np
 import tqdm
 from absl import flags
 from PIL import Image
 
-from colorjax import checkpoint, color, parallel, tasks, train, validation
+from colorjax import artifact, color, runs, validation
 from colorjax.data import images
 from colorjax.data.sources import list_images
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to use (its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.')
+_EXPORTED = flags.DEFINE_string('exported', None, 'A file written by colorjax export.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Folder for the colour images.')
 _RESOLUTION = flags.DEFINE_integer('resolution', None,
                                    "Network resolution (default: the run's image_size).")
@@ -55,6 +56,19 @@ def find_inputs(arguments):
   return found
 
 
+def distinct_names(found):
+  """``found`` with relative names made distinct once extensions change: photo.jpg and
+  photo.png would both become photo.png, so they become photo_jpg and photo_png."""
+  stems = collections.Counter(os.path.splitext(r)[0].lower() for _, r in found if r)
+  renamed = []
+  for path, relative in found:
+    if relative and stems[os.path.splitext(relative)[0].lower()] > 1:
+      stem, ext = os.path.splitext(relative)
+      relative = f'{stem}_{ext[1:]}{ext}'
+    renamed.append((path, relative))
+  return renamed
+
+
 def output_path(output_dir, relative, fmt, suffix=''):
   """The output file for an input's relative name; never outside ``output_dir``."""
   stem = os.path.splitext(relative)[0] + suffix + ('.png' if fmt == 'png' else '.jpg')
@@ -65,28 +79,22 @@ def output_path(output_dir, relative, fmt, suffix=''):
   return path
 
 
-def load_run(workdir=None, checkpoint_path=None):
-  """(task, TrainState, config) of a run's latest checkpoint, or of one checkpoint folder."""
-  step = None
-  if checkpoint_path:
-    checkpoint_path = os.path.realpath(checkpoint_path)
-    step = int(os.path.basename(checkpoint_path))
-    workdir = os.path.dirname(os.path.dirname(checkpoint_path))
-  config_file = os.path.join(workdir, train.CONFIG_FILE)
-  if not os.path.isfile(config_file):
-    raise validation.UserError(f'{workdir} is not a colorjax run: it has no {train.CONFIG_FILE}.')
-  with open(config_file) as f:
-    config = ml_collections.FrozenConfigDict(ml_collections.ConfigDict(json.load(f)))
-  task = tasks.get(config.task)
-  mesh = parallel.make_mesh()
-  checkpoints = checkpoint.Checkpointer(workdir)
-  try:
-    if checkpoints.latest_step() is None:
-      raise validation.UserError(f'{workdir} holds no checkpoint.')
-    state, _ = checkpoints.restore(train.init_state(task, config, mesh), step)
-  finally:
-    checkpoints.close()
-  return task, state, config
+def load_predictor(workdir, checkpoint_path, exported, resolution):
+  """(predict(L [B, R, R, 1]) -> ab, R) from a run, one checkpoint or an exported file."""
+  if exported:
+    if workdir or checkpoint_path:
+      raise validation.UserError('give one of --workdir, --checkpoint and --exported.')
+    colorizer = artifact.Colorizer(exported)
+    if resolution not in (None, colorizer.resolution):
+      raise validation.UserError(f'--resolution={resolution} is not allowed; {exported} was '
+                                 f'exported at {colorizer.resolution} (export it again with '
+                                 f'--resolution={resolution}).')
+    return colorizer, colorizer.resolution
+  run = runs.load(workdir, checkpoint_path)
+  resolution = resolution or run.config.image_size
+  runs.check_resolution(run, resolution)
+  predict = jax.jit(run.task.predict)
+  return (lambda L: predict(run.state, L)), resolution
 
 
 def _network_input(rgb, resolution):
@@ -116,13 +124,13 @@ def colorize_full_resolution(rgb, ab_small, used):
 
 def main(argv):
   inputs = argv[1:]
-  if not inputs or not _OUTPUT.value or not (_WORKDIR.value or _CHECKPOINT.value):
-    raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH), --output=DIR and at '
-                               'least one input file, folder or glob.')
-  task, state, config = load_run(_WORKDIR.value, _CHECKPOINT.value)
-  resolution = _RESOLUTION.value or config.image_size
-  predict = jax.jit(lambda s, L: task.predict(s, L))
-  todo = find_inputs(inputs)
+  if not inputs or not _OUTPUT.value or not (_WORKDIR.value or _CHECKPOINT.value
+                                             or _EXPORTED.value):
+    raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH or --exported=FILE), '
+                               '--output=DIR and at least one input file, folder or glob.')
+  predict, resolution = load_predictor(_WORKDIR.value, _CHECKPOINT.value, _EXPORTED.value,
+                                       _RESOLUTION.value)
+  todo = distinct_names(find_inputs(inputs))
   inputs_real = {os.path.realpath(p) for p, _ in todo}
   failures, written = [], 0
   batch = []
@@ -134,7 +142,7 @@ def main(argv):
     L = np.zeros((_BATCH.value, resolution, resolution, 1), np.float32)
     for i, item in enumerate(batch):
       L[i] = item['L']
-    ab = np.asarray(jax.device_get(predict(state, L)))
+    ab = np.asarray(jax.device_get(predict(L)))
     for item, ab_small in zip(batch, ab):
       result = colorize_full_resolution(item['rgb'], ab_small, item['used'])
       _save(item['out'], result)

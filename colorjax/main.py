@@ -1,7 +1,8 @@
 """Entry point: ``python -m colorjax.main --config=configs/unet.py --workdir=DIR``.
 
 The config is validated before anything compiles; ``config.mode`` is 'train' (resumes from the
-workdir when it holds a run) or 'eval' (evaluates the latest checkpoint).
+workdir when it holds a run) or 'eval' (evaluates the latest checkpoint on the held-out images,
+as ``colorjax evaluate`` does, without FID).
 """
 import sys
 
@@ -19,13 +20,14 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   del argv
   console.quiet_library_logs()
-  from colorjax import train
+  from colorjax import evaluation, runs, train
   config = _CONFIG.value
   try:
     validation.validate(config)
     if config.mode == 'eval':
-      metrics = train.evaluate_checkpoint(config, _WORKDIR.value)
-      print(' '.join(f'{k} {v:.4f}' for k, v in sorted(metrics.items())))
+      report = evaluation.measure(runs.load(_WORKDIR.value, config=config))
+      evaluation.write(report, f'{_WORKDIR.value}/eval')
+      print(evaluation.markdown(report))
     else:
       train.train_and_evaluate(config, _WORKDIR.value)
   except validation.UserError as e:

@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,11 +19,10 @@ import numpy as np
 import optax
 from absl import logging
 
-from colorjax import checkpoint, color, optim, parallel, tasks, validation, visualize
+from colorjax import checkpoint, color, optim, parallel, runs, tasks, validation, visualize
 from colorjax.tasks.inputs import rgb_and_lab
 
 GRID_IMAGES = 8
-CONFIG_FILE = 'config.json'  # the run's config, for commands that load its checkpoints
 
 
 class NonFiniteLoss(validation.UserError):
@@ -85,26 +85,42 @@ class Observer:
     self.writer.close()
 
 
-def evaluate(task, state, config, mesh, shard, eval_step):
-  """Means over the held-out images of every metric eval_step sums, and the first batch."""
+class EvalResult(NamedTuple):
+  metrics: dict    # the mean of every metric the eval step sums
+  per_image: dict  # the valid images' per-image arrays, concatenated on the host
+  first: Any       # the first (global) batch, for sample grids
+  images: int      # valid images evaluated (all processes)
+  skipped: str     # this process's skip summary ('0 of 12 images skipped from ...')
+
+
+def evaluate(state, config, mesh, shard, eval_step):
+  """Runs ``eval_step(state, batch) -> (sums, per_image)`` over the held-out images; ``sums``
+  counts images in 'count', ``per_image`` arrays are replicated and come with the batch's
+  'mask'."""
   from colorjax.data import pipeline
-  totals, first = None, None
-  for host_batch in pipeline.eval_batches(config, shard):
+  totals, first, rows, skip_logs = None, None, [], []
+  for host_batch in pipeline.eval_batches(config, shard, skip_logs):
     batch = parallel.global_batch(host_batch, mesh)
     first = batch if first is None else first
-    sums = eval_step(state, batch)
+    sums, per_image = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    if per_image:
+      rows.append(jax.device_get(per_image))
   totals = jax.device_get(totals)
-  count = max(float(totals.pop('count')), 1.0)
-  return {name: float(value) / count for name, value in totals.items()}, first
+  images = int(totals.pop('count'))
+  per_image = {name: np.concatenate([values[name][values['mask'].astype(bool)]
+                                     for values in rows])
+               for name in (rows[0] if rows else ()) if name != 'mask'}
+  return EvalResult({name: float(value) / max(images, 1) for name, value in totals.items()},
+                    per_image, first, images, skip_logs[0].summary())
 
 
 def _with_param_norm(train_step):
   """The task's step, also reporting the global norm of the updated params: a non-finite
   norm shows a diverged state before it could be checkpointed."""
   def step(state, batch):
-    state, metrics = train_step(state, batch)
-    return state, {**metrics, 'param_norm': optax.global_norm(state.params)}
+    state, values = train_step(state, batch)
+    return state, {**values, 'param_norm': optax.global_norm(state.params)}
   return step
 
 
@@ -135,8 +151,8 @@ class GracefulStop:
 
 def _check_finite(pending):
   """Raises NonFiniteLoss naming the first step with a non-finite metric."""
-  for step, metrics in pending:
-    bad = {k: float(v) for k, v in metrics.items() if not math.isfinite(float(v))}
+  for step, values in pending:
+    bad = {k: float(v) for k, v in values.items() if not math.isfinite(float(v))}
     if bad:
       details = ', '.join(f'{k} {v}' for k, v in sorted(bad.items()))
       raise NonFiniteLoss(f'Training became non-finite at step {step} ({details}); training '
@@ -147,41 +163,10 @@ def _mean(pending):
   return {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]}
 
 
-def init_state(task, config, mesh):
-  """A fresh replicated TrainState (jitted init: params are created on the devices)."""
-  rng = jax.random.PRNGKey(config.seed)
-  shape = (config.image_size, config.image_size)
-  return jax.jit(lambda r: task.init(r, config, shape),
-                 out_shardings=parallel.replicated(mesh))(rng)
-
-
-def _checkpointer(config, workdir):
-  return checkpoint.Checkpointer(
-      workdir, keep=config.keep_checkpoints, keep_best=config.keep_best,
-      best_metric=config.best_metric,
-      best_mode='min' if config.best_metric == 'ab_error' else 'max')
-
-
 def _eval_step(task, mesh):
   replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
-  return jax.jit(task.eval_step, in_shardings=(replicated, sharded), out_shardings=replicated)
-
-
-def evaluate_checkpoint(config, workdir):
-  """Eval metrics of the latest checkpoint in ``workdir`` on the held-out images."""
-  validation.validate(config)
-  config = validation.frozen(config)
-  task, mesh = tasks.get(config.task), parallel.make_mesh()
-  checkpoints = _checkpointer(config, workdir)
-  try:
-    if checkpoints.latest_step() is None:
-      raise validation.UserError(f'{workdir} holds no checkpoint to evaluate.')
-    state, _ = checkpoints.restore(init_state(task, config, mesh))
-  finally:
-    checkpoints.close()
-  metrics, _ = evaluate(task, state, config, mesh, parallel.shard_of_data(),
-                        _eval_step(task, mesh))
-  return metrics
+  return jax.jit(lambda state, batch: (task.eval_step(state, batch), {}),
+                 in_shardings=(replicated, sharded), out_shardings=replicated)
 
 
 def train_and_evaluate(config, workdir):
@@ -189,10 +174,11 @@ def train_and_evaluate(config, workdir):
   from colorjax.data import pipeline  # imports TensorFlow
   validation.validate(config)
   config = validation.frozen(config)
-  os.makedirs(workdir, exist_ok=True)
-  if jax.process_index() == 0:
-    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    runs.write_config(config, workdir)
+  except OSError as e:
+    raise validation.UserError(f'Cannot write to the workdir {workdir} ({e.strerror}).') from None
   task = tasks.get(config.task)
   mesh = parallel.make_mesh()
   shard = parallel.shard_of_data()
@@ -200,8 +186,8 @@ def train_and_evaluate(config, workdir):
                jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].device_kind)
 
-  state = init_state(task, config, mesh)
-  checkpoints = _checkpointer(config, workdir)
+  state = runs.init_state(task, config, mesh)
+  checkpoints = runs.checkpointer(config, workdir)
   data_state = None
   if checkpoints.latest_step() is not None:
     state, data_state = checkpoints.restore(state)
@@ -230,9 +216,9 @@ def train_and_evaluate(config, workdir):
         wait_start = time.perf_counter()
         batch = parallel.global_batch(next(batches), mesh)
         data_wait += time.perf_counter() - wait_start
-        state, metrics = train_step(state, batch)
+        state, step_metrics = train_step(state, batch)
         step += 1
-        pending.append((step, metrics))
+        pending.append((step, step_metrics))
         boundary = step == config.num_steps
         # One reading of the flag per step: a signal arriving later is handled next step.
         stopping = stop.received is not None
@@ -247,7 +233,8 @@ def train_and_evaluate(config, workdir):
           pending, data_wait, tick = [], 0.0, time.perf_counter()
         eval_metrics = None
         if step % config.eval_every == 0 or boundary:
-          eval_metrics, first = evaluate(task, state, config, mesh, shard, eval_step)
+          result = evaluate(state, config, mesh, shard, eval_step)
+          eval_metrics, first = result.metrics, result.first
           observer.scalars(step, eval_metrics, 'eval/')
           logging.info('eval at step %d: %s', step, ' '.join(
               f'{k} {v:.4g}' for k, v in sorted(eval_metrics.items())))
@@ -265,6 +252,13 @@ def train_and_evaluate(config, workdir):
     checkpoints.wait()
     where = checkpoints.path(last_saved) if last_saved else 'none was saved yet'
     raise NonFiniteLoss(f'{e}; the last good checkpoint is {where}.') from None
+  except checkpoint.CheckpointError as e:
+    raise checkpoint.CheckpointError(f'{e} Training stopped at step {step}; make room and run '
+                                     'the same command to resume.') from None
+  except OSError as e:  # logs and sample grids on a full disk or an unwritable folder
+    raise validation.UserError(f'Could not write {e.filename or workdir} at step {step} '
+                               f'({e.strerror}); training stopped. Make room and run the same '
+                               'command to resume from the last complete checkpoint.') from None
   finally:
     batches.close()
     checkpoints.wait()

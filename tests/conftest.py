@@ -2,6 +2,8 @@
 import importlib.util
 import os
 import pathlib
+import subprocess
+import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
@@ -46,3 +48,86 @@ def write_colour_images(folder, count, size=(48, 40), fmt='png'):
     Image.fromarray(colour_image(i, size)).save(path)
     paths.append(path)
   return paths
+
+
+@pytest.fixture(scope='session')
+def trained_run(tmp_path_factory):
+  """A tiny regression run (32², two levels, two steps) with a checkpoint and config.json."""
+  from colorjax import train
+  workdir = tmp_path_factory.mktemp('run')
+  config = load_config()
+  config.image_size, config.batch_size, config.num_steps = 32, 4, 2
+  config.model.features = (4, 8)
+  train.train_and_evaluate(config, str(workdir))
+  return workdir
+
+
+def run_cli(*args, timeout=300):
+  """``colorjax ARGS...`` in a fresh process (its own flags, no TensorFlow logs)."""
+  return subprocess.run([sys.executable, '-m', 'colorjax.cli', *map(str, args)], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout,
+                        env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+
+
+@pytest.fixture(scope='session')
+def keras_inception(tmp_path_factory):
+  """Keras InceptionV3 (no top, average pool) with random weights and batch-norm statistics,
+  and its weight files {layout: path}."""
+  pytest.importorskip('keras')
+  import keras
+  from keras_reference import images01, randomise, save_all
+  model = keras.applications.InceptionV3(weights=None, include_top=False, pooling='avg')
+  randomise(model, 2, keras.applications.inception_v3.preprocess_input(
+      images01((4, 75, 75, 3), 9) * 255.0))
+  return model, save_all(model, tmp_path_factory.mktemp('inception'), keras1=False)
+
+
+def write_image_mix(folder):
+  """Good images of every kind people have, and every kind of bad file, in one folder.
+
+  Returns ({good file names}, {bad file name: the reason it is skipped for}).
+  """
+  import io
+  import struct
+  import zlib
+  folder.mkdir(parents=True, exist_ok=True)
+  photo = Image.fromarray(colour_image(30, size=(48, 64)))
+  good = {'photo.jpg': lambda p: photo.save(p, quality=95),
+          'photo.png': lambda p: photo.save(p),
+          'cmyk.jpg': lambda p: photo.convert('CMYK').save(p, quality=95),
+          'gray.jpg': lambda p: photo.convert('L').save(p),
+          'sixteen_bit.png': lambda p: Image.fromarray(
+              (np.asarray(photo.convert('L'), np.uint16) * 257)).save(p),
+          'rgba.png': lambda p: photo.convert('RGBA').save(p),
+          'palette.png': lambda p: photo.convert('P').save(p),
+          'animated.gif': lambda p: photo.save(p, save_all=True, append_images=[
+              photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]),
+          'one_pixel.png': lambda p: Image.new('RGB', (1, 1), (200, 30, 30)).save(p),
+          'tiny.png': lambda p: photo.resize((12, 9)).save(p)}
+  for name, write in good.items():
+    write(folder / name)
+  encoded = {fmt: io.BytesIO() for fmt in ('JPEG', 'PNG')}
+  for fmt, buffer in encoded.items():
+    photo.save(buffer, fmt)
+  bomb = bytearray(encoded['PNG'].getvalue())
+  bomb[16:24] = struct.pack('>II', 100_000, 100_000)  # IHDR width and height, then its CRC
+  bomb[29:33] = struct.pack('>I', zlib.crc32(bytes(bomb[12:29])))
+  bad = {'zero.jpg': ('empty', b''),
+         'truncated.jpg': ('undecodable', encoded['JPEG'].getvalue()[:300]),
+         'truncated.png': ('undecodable', encoded['PNG'].getvalue()[:200]),
+         'text.jpg': ('undecodable', b'a text file, not a JPEG'),
+         'bomb.png': ('too large', bytes(bomb))}
+  for name, (_, data) in bad.items():
+    (folder / name).write_bytes(data)
+  # Unreadable: a link to nowhere (root reads through any permission bits).
+  os.symlink(folder / 'gone.jpg', folder / 'unreadable.jpg')
+  reasons = {name: reason for name, (reason, _) in bad.items()}
+  reasons['unreadable.jpg'] = 'unreadable'
+  forbidden = folder / 'forbidden.png'
+  photo.save(forbidden)
+  os.chmod(forbidden, 0)
+  if os.access(forbidden, os.R_OK):
+    good['forbidden.png'] = None
+  else:
+    reasons['forbidden.png'] = 'unreadable'
+  return set(good), reasons

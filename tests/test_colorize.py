@@ -1,27 +1,14 @@
 """colorjax colorize on a checkpoint trained here, with good, bad and unsafe inputs."""
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import train
 from colorjax.colorize import output_path
 from colorjax.data import images
-from conftest import ROOT, colour_image, load_config
-
-
-@pytest.fixture(scope='module')
-def run(tmp_path_factory):
-  workdir = tmp_path_factory.mktemp('run')
-  config = load_config()
-  config.image_size, config.batch_size, config.num_steps = 32, 4, 2
-  config.model.features = (4, 8)
-  train.train_and_evaluate(config, str(workdir))
-  return workdir
+from conftest import colour_image, run_cli
 
 
 def test_output_paths_stay_under_the_output_folder(tmp_path):
@@ -30,7 +17,7 @@ def test_output_paths_stay_under_the_output_folder(tmp_path):
     output_path(tmp_path, '../../etc/passwd', 'png')
 
 
-def test_colorize_keeps_size_and_lightness_and_reports_failures(run, tmp_path):
+def test_colorize_keeps_size_and_lightness_and_reports_failures(trained_run, tmp_path):
   inputs = tmp_path / 'in'
   (inputs / 'album').mkdir(parents=True)
   colour = colour_image(1, size=(45, 70))
@@ -39,11 +26,8 @@ def test_colorize_keeps_size_and_lightness_and_reports_failures(run, tmp_path):
   Image.fromarray(gray).save(inputs / 'gray.jpg', quality=98)
   (inputs / 'album' / 'broken.jpg').write_text('not an image')
   out = tmp_path / 'out'
-  result = subprocess.run(
-      [sys.executable, '-m', 'colorjax.cli', 'colorize', f'--workdir={run}', f'--output={out}',
-       '--keep_original', str(inputs), str(tmp_path / 'missing.png')],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
-      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  result = run_cli('colorize', f'--workdir={trained_run}', f'--output={out}', '--keep_original',
+                   inputs, tmp_path / 'missing.png')
   assert result.returncode == 1, result.stderr[-3000:]
   assert 'Colorized 2 image(s)' in result.stdout
   assert 'broken.jpg' in result.stderr and 'missing.png' in result.stderr
@@ -60,12 +44,47 @@ def test_colorize_keeps_size_and_lightness_and_reports_failures(run, tmp_path):
   assert side_by_side.size == (2 * 70, 45)
 
 
-def test_colorize_never_overwrites_an_input(run, tmp_path):
+def test_colorize_never_overwrites_an_input(trained_run, tmp_path):
   Image.fromarray(colour_image(3)).save(tmp_path / 'photo.png')
-  result = subprocess.run(
-      [sys.executable, '-m', 'colorjax.cli', 'colorize', f'--workdir={run}',
-       f'--output={tmp_path}', str(tmp_path / 'photo.png')],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
-      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  result = run_cli('colorize', f'--workdir={trained_run}', f'--output={tmp_path}',
+                   tmp_path / 'photo.png')
   assert result.returncode == 1 and 'overwrite an input' in result.stderr
   np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / 'photo.png')), colour_image(3))
+
+
+def test_exported_model_colorizes_like_its_run_without_the_run(trained_run, tmp_path):
+  model = tmp_path / 'model.cjx'
+  exported = run_cli('export', f'--workdir={trained_run}', f'--output={model}')
+  assert exported.returncode == 0, exported.stderr[-3000:]
+  assert 'cpu, cuda, tpu' in exported.stdout
+  inputs = tmp_path / 'in'
+  inputs.mkdir()
+  for i, size in enumerate(((45, 70), (30, 30), (64, 20))):
+    Image.fromarray(colour_image(10 + i, size=size)).save(inputs / f'photo_{i}.png')
+  from_run, from_file = tmp_path / 'from_run', tmp_path / 'from_file'
+  assert run_cli('colorize', f'--workdir={trained_run}', f'--output={from_run}',
+                 inputs).returncode == 0
+  # The exported file alone: the run's folder (config, checkpoints) is gone.
+  moved = tmp_path / 'elsewhere.cjx'
+  os.rename(model, moved)
+  result = run_cli('colorize', f'--exported={moved}', f'--output={from_file}', inputs)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for i in range(3):
+    a = np.asarray(Image.open(from_run / f'photo_{i}.png'), np.int16)
+    b = np.asarray(Image.open(from_file / f'photo_{i}.png'), np.int16)
+    assert np.abs(a - b).max() <= 1
+  wrong = run_cli('colorize', f'--exported={moved}', '--resolution=64', f'--output={from_file}',
+                  inputs)
+  assert wrong.returncode == 2 and 'exported at 32' in wrong.stderr
+
+
+def test_export_and_colorize_refuse_a_resolution_the_network_cannot_take(trained_run, tmp_path):
+  result = run_cli('export', f'--workdir={trained_run}', f'--output={tmp_path / "m.cjx"}',
+                   '--resolution=33')
+  assert result.returncode == 2
+  assert '--resolution=33 is not allowed' in result.stderr and 'multiple of 2' in result.stderr
+  not_a_model = tmp_path / 'notes.cjx'
+  not_a_model.write_text('hello')
+  result = run_cli('colorize', f'--exported={not_a_model}', f'--output={tmp_path / "out"}',
+                   not_a_model)
+  assert result.returncode == 2 and 'is not a colorjax exported model' in result.stderr

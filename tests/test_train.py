@@ -124,7 +124,7 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('image_size', 40, 'total stride of 16, so use a multiple of 16'),
     ('loss.weights', {'l3': 1.0}, r'config.loss.weights.l3=1.0 is not allowed'),
     ('init_from', '/no/such/run', "config.init_from='/no/such/run' is not allowed"),
-    ('best_metric', 'fid', "use one of 'ab_error', 'psnr', 'ssim'"),
+    ('best_metric', 'fid', "use one of 'ab_error', 'delta_e', 'psnr', 'ssim'"),
 ])
 def test_bad_training_config_names_the_field(field, value, message):
   config = load_config()
@@ -200,3 +200,45 @@ def test_kill_9_at_any_moment_resumes_to_the_same_params(tmp_path):
   for name in straight:
     np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
                                err_msg=name)
+
+
+def test_a_full_disk_at_save_time_is_one_error_and_the_previous_checkpoint_survives(tmp_path):
+  """Writes past 20 kB fail (RLIMIT_FSIZE, as on a full disk: the OS refuses the write) from
+  step 2 on: the save at step 4 fails, training stops with one error naming it, checkpoint 2
+  is intact, and once there is room the run resumes from it to the uninterrupted result."""
+  steps = ['8', 'checkpoint_every=2']
+  workdir = tmp_path / 'full'
+  run_training(workdir, 2, *steps[1:])
+  limited = ('import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);'
+             'resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY));'
+             f'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")')
+  result = subprocess.run(
+      [sys.executable, '-c', limited, os.path.join(HERE, 'run_training.py'), str(workdir),
+       *steps], cwd=ROOT, capture_output=True, text=True, timeout=600,
+      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  assert result.returncode != 0
+  # Orbax's writer threads also log the failure, in any order: find colorjax's one error.
+  (error,) = [line for line in result.stderr.splitlines()
+              if line.startswith('colorjax.checkpoint.CheckpointError: ')]
+  assert error.startswith('colorjax.checkpoint.CheckpointError: The checkpoint at step 4 could '
+                          'not be written'), error
+  assert '(File too large)' in error
+  assert error.endswith(f'the last complete checkpoint is {workdir}/checkpoints/2. Training '
+                            'stopped at step 6; make room and run the same command to resume.')
+  assert sorted(p for p in os.listdir(workdir / 'checkpoints') if p.isdigit()) == ['2']
+  resumed = run_training(workdir, *steps)
+  straight = run_training(tmp_path / 'straight', *steps)
+  for name in straight:
+    np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
+                               err_msg=name)
+
+
+def test_an_unwritable_workdir_is_one_sentence(tmp_path):
+  (tmp_path / 'file').write_text('not a folder')
+  result = subprocess.run(
+      [sys.executable, '-m', 'colorjax.main', '--config=configs/unet.py:demo',
+       f'--workdir={tmp_path / "file" / "run"}'], cwd=ROOT, capture_output=True, text=True,
+      timeout=300, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1] == (
+      f'colorjax: Cannot write to the workdir {tmp_path / "file" / "run"} (Not a directory).')

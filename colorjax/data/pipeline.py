@@ -449,15 +449,18 @@ def num_eval_batches(config, source, shard):
   return math.ceil(math.ceil(total / shard.count) / per_process)
 
 
-def eval_batches(config, shard=Shard()):
+def eval_batches(config, shard=Shard(), skip_logs=None):
   """One pass over the held-out images, centre-cropped, in a fixed order.
 
   Yields ``{"rgb"|"lab": [B, H, W, 3], "mask": bool[B]}``; the last batches are padded (mask
-  False) so that every process yields the same number of full batches.
+  False) so that every process yields the same number of full batches. The pass's SkipLog is
+  appended to ``skip_logs`` when given.
   """
   data = config.data
   source = open_source(data)
   skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
+  if skip_logs is not None:
+    skip_logs.append(skip_log)
   size = config.image_size
   decoder = _Decoder(source, 'eval', data, skip_log)
   payloads = decoder.payloads('eval', shard, None, config.seed).enumerate()

@@ -40,8 +40,10 @@ def split_files(paths, root, eval_fraction):
   """Deterministic (train, eval) split of a file list by a hash of each relative path.
 
   The same files are held out wherever the folder lives; at least one file is held out when
-  ``eval_fraction`` > 0 and there are two or more files.
+  ``eval_fraction`` > 0 and there are two or more files; 1 holds out every file (a test set).
   """
+  if eval_fraction >= 1:
+    return [], list(paths)
   ranked = sorted(paths, key=lambda p: _held_out_key(os.path.relpath(p, root)))
   n_eval = 0
   if eval_fraction > 0 and len(paths) >= 2:

@@ -1,0 +1,108 @@
+"""A trained run measured on held-out images: colour metrics, the no-colour baseline, FID.
+
+``measure(run)`` returns a report; ``write(report, folder)`` saves it as JSON and a markdown
+table. FID uses InceptionV3 pool features (2048-d) of the predictions and of the originals,
+with the Fréchet distance computed in float64.
+"""
+import json
+import os
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from colorjax import color, parallel, train
+from colorjax.models import inception
+from colorjax.tasks.inputs import rgb_and_lab
+
+METRICS = ('psnr', 'ssim', 'ab_error', 'delta_e', 'colourfulness')
+HEADINGS = {'psnr': 'PSNR (dB) ↑', 'ssim': 'SSIM ↑', 'ab_error': 'ab error ↓',
+            'delta_e': 'ΔE2000 ↓', 'colourfulness': 'colourfulness', 'fid': 'FID ↓'}
+
+
+def frechet_distance(features_a, features_b):
+  """Fréchet distance between Gaussians fitted to two feature sets [N, D], in float64.
+
+  tr sqrt(Σa Σb) is computed as tr sqrt(Σa^½ Σb Σa^½), a symmetric PSD matrix, so the square
+  root is an eigendecomposition and never complex.
+  """
+  a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+  mean_a, mean_b = a.mean(0), b.mean(0)
+  cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+  values, vectors = np.linalg.eigh(cov_a)
+  root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+  middle = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+  trace_root = np.sum(np.sqrt(np.clip(middle, 0, None)))
+  return float(np.sum(np.square(mean_a - mean_b)) + np.trace(cov_a) + np.trace(cov_b)
+               - 2 * trace_root)
+
+
+def _eval_step(task, mesh, inception_variables):
+  """(state, batch) -> (metric sums, per-image Inception features of prediction, gray and
+  original), jitted over the mesh; no features without ``inception_variables``."""
+  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
+
+  def step(state, inception_variables, batch):
+    sums = task.eval_step(state, batch)
+    if inception_variables is None:
+      return sums, {}
+    rgb, lab = rgb_and_lab(batch)
+    L = color.split_lab(lab)[0]
+    predicted = color.join_l_ab(L, task.predict(state, L))
+    gray = color.join_l_ab(L, jnp.zeros_like(predicted[..., :2]))
+    features = {name: inception.features(inception_variables, images)
+                for name, images in (('prediction', predicted), ('gray', gray),
+                                     ('original', rgb))}
+    return sums, {**features, 'mask': batch['mask']}
+
+  jitted = jax.jit(step, in_shardings=(replicated, replicated, sharded),
+                   out_shardings=replicated)
+  return lambda state, batch: jitted(state, inception_variables, batch)
+
+
+def measure(run, inception_variables=None):
+  """The report of ``run`` (a runs.Run) on its config's held-out images; FID too when given
+  InceptionV3's variables (models.inception.load_params)."""
+  mesh = parallel.make_mesh()
+  result = train.evaluate(run.state, run.config, mesh, parallel.shard_of_data(),
+                          _eval_step(run.task, mesh, inception_variables))
+  means, per_image = result.metrics, result.per_image
+  rows = {'prediction': {m: means[m] for m in METRICS},
+          'gray': {m: means[f'{m}_gray'] for m in METRICS},
+          'original': {'colourfulness': means['colourfulness_original']}}
+  if per_image and result.images >= 2:
+    for name in ('prediction', 'gray'):
+      rows[name]['fid'] = frechet_distance(per_image[name], per_image['original'])
+  return {'run': os.path.abspath(run.workdir), 'step': run.step,
+          'data': run.config.data.source, 'image_size': run.config.image_size,
+          'images': result.images, 'skipped': result.skipped, 'rows': rows}
+
+
+def markdown(report):
+  """The report as a markdown table (rows: prediction, no colour, original)."""
+  columns = [m for m in (*METRICS, 'fid') if m in report['rows']['prediction']]
+  labels = {'prediction': 'prediction', 'gray': 'no colour (L only)', 'original': 'original'}
+  lines = [f"Run `{report['run']}` at step {report['step']} on `{report['data']}`: "
+           f"{report['images']} images as {report['image_size']}² centre crops; "
+           f"{report['skipped']}.", '',
+           '| | ' + ' | '.join(HEADINGS[c] for c in columns) + ' |',
+           '|---|' + '---:|' * len(columns)]
+  for name, label in labels.items():
+    row = report['rows'][name]
+    lines.append(f'| {label} | ' + ' | '.join(f'{row[c]:.4g}' if c in row else '–'
+                                               for c in columns) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def write(report, folder):
+  """RUN/eval/step_N-SOURCE.json and .md (process 0); returns the JSON path."""
+  stem = f"step_{report['step']}-{re.sub(r'[^A-Za-z0-9_.]+', '_', report['data']).strip('_')}"
+  path = os.path.join(folder, stem)
+  if jax.process_index() == 0:
+    os.makedirs(folder, exist_ok=True)
+    with open(path + '.json', 'w') as f:
+      json.dump(report, f, indent=2)
+    with open(path + '.md', 'w') as f:
+      f.write(markdown(report))
+  return path + '.json'

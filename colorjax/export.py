@@ -1,0 +1,34 @@
+"""``colorjax export``: a trained run as one self-contained file that ``colorize`` can use.
+
+  colorjax export --workdir=runs/demo --output=demo.cjx [--resolution=256]
+  colorjax colorize --exported=demo.cjx photos/ --output=out/
+
+The file holds the ``jax.export`` serialisation of the run's predict function at a fixed
+network resolution (any batch size), lowered for CPU, CUDA and TPU, and its weights; see
+colorjax/artifact.py for the format. No training config or model code is needed to run it.
+"""
+import os
+
+from absl import flags
+
+from colorjax import artifact, runs, validation
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to export (latest checkpoint).')
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.')
+_OUTPUT = flags.DEFINE_string('output', None, 'The file to write (e.g. model.cjx).')
+_RESOLUTION = flags.DEFINE_integer('resolution', None,
+                                   "Network resolution (default: the run's image_size).")
+_PLATFORMS = flags.DEFINE_list('platforms', list(artifact.PLATFORMS),
+                               'Platforms to lower for (cpu, cuda, rocm, tpu).')
+
+
+def main(argv):
+  if len(argv) > 1 or not _OUTPUT.value or not (_WORKDIR.value or _CHECKPOINT.value):
+    raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH) and --output=FILE.')
+  run = runs.load(_WORKDIR.value, _CHECKPOINT.value)
+  resolution = _RESOLUTION.value or run.config.image_size
+  runs.check_resolution(run, resolution)
+  meta = artifact.save(_OUTPUT.value, run, resolution, _PLATFORMS.value)
+  size = os.path.getsize(_OUTPUT.value) / 2 ** 20
+  print(f'Exported step {meta["step"]} of {run.workdir} at {resolution}² for '
+        f'{", ".join(meta["platforms"])} to {_OUTPUT.value} ({size:.1f} MiB).')

@@ -1,0 +1,86 @@
+"""A training run on disk: its workdir holds ``config.json`` and ``checkpoints/``.
+
+The one place that builds a run's TrainState and checkpointer, for training and for the
+commands that load a trained run (evaluate, colorize, export). No TensorFlow here.
+"""
+import dataclasses
+import json
+import os
+
+import jax
+import ml_collections
+
+from colorjax import checkpoint, metrics, parallel, tasks, validation
+
+CONFIG_FILE = 'config.json'
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  task: object          # the task module
+  state: object         # the restored TrainState
+  config: object        # the run's (frozen) config
+  workdir: str
+  step: int
+
+
+def init_state(task, config, mesh):
+  """A fresh replicated TrainState (jitted init: params are created on the devices)."""
+  rng = jax.random.PRNGKey(config.seed)
+  shape = (config.image_size, config.image_size)
+  return jax.jit(lambda r: task.init(r, config, shape),
+                 out_shardings=parallel.replicated(mesh))(rng)
+
+
+def checkpointer(config, workdir):
+  return checkpoint.Checkpointer(
+      workdir, keep=config.keep_checkpoints, keep_best=config.keep_best,
+      best_metric=config.best_metric, best_mode=metrics.RANKING[config.best_metric])
+
+
+def write_config(config, workdir):
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
+      f.write(config.to_json_best_effort(indent=2))
+
+
+def read_config(workdir):
+  path = os.path.join(workdir, CONFIG_FILE)
+  if not os.path.isfile(path):
+    raise validation.UserError(f'{workdir} is not a colorjax run: it has no {CONFIG_FILE}.')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def load(workdir=None, checkpoint_path=None, config=None):
+  """The run's latest checkpoint, or the one in ``checkpoint_path`` (RUN/checkpoints/N).
+  ``config`` (default: the run's config.json) gives the model to restore into."""
+  step = None
+  if checkpoint_path:
+    checkpoint_path = os.path.realpath(checkpoint_path)
+    if not os.path.basename(checkpoint_path).isdigit():
+      raise validation.UserError(f'{checkpoint_path} is not a checkpoint folder (RUN/checkpoints/'
+                                 'STEP).')
+    step = int(os.path.basename(checkpoint_path))
+    workdir = os.path.dirname(os.path.dirname(checkpoint_path))
+  config = validation.frozen(config if config is not None else read_config(workdir))
+  task = tasks.get(config.task)
+  checkpoints = checkpointer(config, workdir)
+  try:
+    if checkpoints.latest_step() is None:
+      raise validation.UserError(f'{workdir} holds no checkpoint.')
+    if step is not None and step not in checkpoints.all_steps():
+      raise validation.UserError(f'{checkpoint_path} is not a complete checkpoint of {workdir}.')
+    step = checkpoints.latest_step() if step is None else step
+    state, _ = checkpoints.restore(init_state(task, config, parallel.make_mesh()), step)
+  finally:
+    checkpoints.close()
+  return Run(task=task, state=state, config=config, workdir=workdir, step=step)
+
+
+def check_resolution(run, resolution):
+  """A network resolution for colorize/export: one sentence when the network cannot take it."""
+  stride = run.task.total_stride(run.config)
+  if resolution < stride or resolution % stride:
+    raise validation.UserError(f'--resolution={resolution} is not allowed; this network has a '
+                               f'total stride of {stride}, so use a multiple of {stride}.')

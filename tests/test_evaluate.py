@@ -1,0 +1,111 @@
+"""colorjax evaluate on a trained run: every figure recomputed independently (scikit-image for
+the colour metrics, float64 NumPy for colourfulness, Keras InceptionV3 and SciPy for FID)."""
+import json
+import warnings
+
+import jax
+import numpy as np
+import pytest
+import scipy.linalg
+from PIL import Image
+from skimage import color as skcolor
+from skimage import metrics as skmetrics
+
+from colorjax import runs
+from conftest import colour_image, run_cli
+
+SIZE = 32  # the trained run's image_size: these images are their own centre crops
+
+
+def colourfulness(rgb):
+  rgb = 255 * rgb.astype(np.float64)
+  rg, yb = rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
+  return np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+
+
+def reference_rows(originals, predicted_ab):
+  """The report's rows computed image by image with scikit-image."""
+  rows = {'prediction': [], 'gray': []}
+  for rgb, ab in zip(originals, predicted_ab):
+    lab = skcolor.rgb2lab(rgb)
+    for name, guess in (('prediction', ab), ('gray', np.zeros_like(ab))):
+      out = np.clip(skcolor.lab2rgb(np.concatenate([lab[..., :1], guess], -1)), 0, 1)
+      rows[name].append({
+          'psnr': skmetrics.peak_signal_noise_ratio(rgb, out, data_range=1.0),
+          'ssim': skmetrics.structural_similarity(rgb, out, gaussian_weights=True, sigma=1.5,
+                                                  use_sample_covariance=False, data_range=1.0,
+                                                  channel_axis=-1),
+          'ab_error': np.abs(guess - lab[..., 1:]).mean(),
+          'delta_e': skcolor.deltaE_ciede2000(skcolor.rgb2lab(out), lab).mean(),
+          'colourfulness': colourfulness(out)})
+  return {name: {m: np.mean([r[m] for r in values]) for m in values[0]}
+          for name, values in rows.items()}
+
+
+def keras_fid(model, a, b):
+  """FID by the textbook formula (scipy sqrtm) on Keras InceptionV3 features."""
+  import keras
+  import tensorflow as tf
+
+  def features(images):
+    resized = tf.image.resize(images.astype(np.float32), (299, 299), antialias=False)
+    return np.asarray(model(keras.applications.inception_v3.preprocess_input(
+        resized.numpy() * 255.0), training=False), np.float64)
+  fa, fb = features(a), features(b)
+  ca, cb = np.cov(fa, rowvar=False), np.cov(fb, rowvar=False)
+  return (np.sum((fa.mean(0) - fb.mean(0)) ** 2) + np.trace(ca + cb)
+          - 2 * np.trace(scipy.linalg.sqrtm(ca @ cb).real))
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+  """Six 32² photos: two eval batches of four, the second padded."""
+  folder = tmp_path_factory.mktemp('test_photos')
+  originals = [colour_image(20 + i, size=(SIZE, SIZE)) for i in range(6)]
+  for i, rgb in enumerate(originals):
+    Image.fromarray(rgb).save(folder / f'photo_{i}.png')
+  return folder, np.stack(originals) / 255.0
+
+
+def test_evaluate_matches_scikit_image_and_keras_fid(trained_run, photos, keras_inception,
+                                                     tmp_path):
+  folder, originals = photos
+  model, weight_files = keras_inception
+  result = run_cli('evaluate', f'--workdir={trained_run}', f'--data=folder:{folder}',
+                   f'--inception_weights={weight_files["keras3"]}', f'--output={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  (json_path,) = tmp_path.glob('step_2-folder_*.json')
+  report = json.loads(json_path.read_text())
+  assert report['images'] == 6 and report['step'] == 2
+  assert '| prediction |' in json_path.with_suffix('.md').read_text()
+
+  run = runs.load(trained_run)
+  lab = skcolor.rgb2lab(originals).astype(np.float32)
+  predicted_ab = np.asarray(jax.jit(run.task.predict)(run.state, lab[..., :1]), np.float64)
+  want = reference_rows(originals, predicted_ab)
+  for name in ('prediction', 'gray'):
+    for metric, value in want[name].items():
+      np.testing.assert_allclose(report['rows'][name][metric], value, rtol=2e-3, atol=2e-3,
+                                 err_msg=f'{name} {metric}')
+  np.testing.assert_allclose(report['rows']['original']['colourfulness'],
+                             np.mean([colourfulness(x) for x in originals]), rtol=1e-4)
+
+  gray = np.stack([np.clip(skcolor.lab2rgb(np.concatenate([x[..., :1], 0 * x[..., 1:]], -1)),
+                           0, 1) for x in lab])
+  with np.errstate(all='ignore'), warnings.catch_warnings():
+    warnings.simplefilter('ignore')  # six images: singular covariances, as FID on few images is
+    want_fid = keras_fid(model, gray, originals)
+  np.testing.assert_allclose(report['rows']['gray']['fid'], want_fid, rtol=1e-2)
+
+
+def test_evaluate_without_inception_weights_skips_fid_with_one_sentence(trained_run, tmp_path,
+                                                                        monkeypatch):
+  monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'empty'))
+  result = run_cli('evaluate', f'--workdir={trained_run}', f'--output={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'FID skipped:' in result.stderr and 'inception_v3_weights' in result.stderr
+  (json_path,) = tmp_path.glob('step_2-samples.json')
+  report = json.loads(json_path.read_text())
+  assert 'fid' not in report['rows']['prediction']
+  assert report['rows']['gray']['colourfulness'] < 0.5 < report['rows']['original'][
+      'colourfulness']
