@@ -18,6 +18,8 @@ COMMANDS = {
     'export': ('colorjax.export', 'write a trained run as one self-contained jax.export file'),
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),
+    'bench': ('colorjax.bench', 'training-step time, images/sec, FLOPs and utilisation on '
+              'synthetic batches (JAX only)'),
     'bench-data': ('colorjax.data.benchmark',
                    'input-pipeline images/sec next to the raw TensorFlow JPEG decode rate'),
 }

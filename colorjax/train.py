@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import logging
+from jax.experimental import multihost_utils
 
 from colorjax import checkpoint, color, optim, parallel, runs, tasks, validation, visualize
 from colorjax.tasks.inputs import rgb_and_lab
@@ -31,7 +32,7 @@ class NonFiniteLoss(validation.UserError):
 
 def _sample_grid(task, state, batch):
   """uint8 grid, one row per valid image: gray input | prediction | original."""
-  rgb, L, ab, mask = jax.device_get(_grid_inputs(task, state, batch))
+  rgb, L, ab, mask = parallel.to_host(_grid_inputs(task, state, batch))
   rows = []
   for i in np.flatnonzero(mask)[:GRID_IMAGES]:
     gray = color.lab_to_rgb(np.concatenate([L[i], np.zeros_like(ab[i])], -1), xp=np)
@@ -115,24 +116,35 @@ def evaluate(state, config, mesh, shard, eval_step):
                     per_image, first, images, skip_logs[0].summary())
 
 
-def _with_param_norm(train_step):
+def _guarded(train_step, skip_nonfinite):
   """The task's step, also reporting the global norm of the updated params: a non-finite
-  norm shows a diverged state before it could be checkpointed."""
+  norm shows a diverged state before it could be checkpointed. With ``skip_nonfinite``, a step
+  whose metrics or params are not finite keeps the previous params, statistics and optimiser
+  state (only the step advances) and reports ``skipped`` 1."""
   def step(state, batch):
-    state, values = train_step(state, batch)
-    return state, {**values, 'param_norm': optax.global_norm(state.params)}
+    new, values = train_step(state, batch)
+    values = {**values, 'param_norm': optax.global_norm(new.params)}
+    if not skip_nonfinite:
+      return new, values
+    finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in jax.tree.leaves(values)]))
+    kept = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new.replace(step=state.step),
+                        state)
+    return kept.replace(step=new.step), {**values, 'skipped': 1.0 - finite}
   return step
 
 
 class GracefulStop:
   """While active, SIGTERM or SIGINT asks the loop to finish its step, save a checkpoint and
-  return (a second SIGINT interrupts at once). ``received`` names the signal, or is None."""
+  return (a second SIGINT interrupts at once).
 
-  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+  With several processes, SIGTERM belongs to JAX's preemption service: a notice to any
+  process makes every process stop after the same step (Ctrl-C interrupts at once there).
+  """
 
   def __init__(self):
-    self.received = None
+    self.received = None  # the signal's name once one arrived
     self._previous = {}
+    self._many = jax.process_count() > 1
 
   def _handle(self, signum, frame):
     del frame
@@ -140,18 +152,28 @@ class GracefulStop:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+    if not self._many and threading.current_thread() is threading.main_thread():
+      self._previous = {s: signal.signal(s, self._handle)
+                        for s in (signal.SIGTERM, signal.SIGINT)}
     return self
 
   def __exit__(self, *exc):
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
 
+  def should_stop(self, step):
+    """Whether to stop after ``step`` (call once per step, on every process)."""
+    if self._many and multihost_utils.reached_preemption_sync_point(step):
+      self.received = 'SIGTERM (preemption notice)'
+    return self.received is not None
 
-def _check_finite(pending):
-  """Raises NonFiniteLoss naming the first step with a non-finite metric."""
+
+def _check_finite(pending, skip_nonfinite):
+  """Raises NonFiniteLoss naming the first step with a non-finite metric (skipped steps are
+  fine when ``skip_nonfinite``)."""
   for step, values in pending:
+    if skip_nonfinite and values['skipped']:
+      continue
     bad = {k: float(v) for k, v in values.items() if not math.isfinite(float(v))}
     if bad:
       details = ', '.join(f'{k} {v}' for k, v in sorted(bad.items()))
@@ -159,8 +181,36 @@ def _check_finite(pending):
                           'stopped')
 
 
+def _own_position(saved):
+  """This process's input-pipeline position from a checkpoint's record of every process's;
+  with another process count, process 0's (the data order then changes from there on)."""
+  positions = saved['processes']
+  if len(positions) == jax.process_count():
+    return positions[jax.process_index()]
+  logging.warning('The checkpoint was written by %d processes and %d resume it: each process '
+                  'continues the data from process 0\'s position.', len(positions),
+                  jax.process_count())
+  return positions[0]
+
+
 def _mean(pending):
-  return {k: float(np.mean([m[k] for _, m in pending])) for k in pending[-1][1]}
+  """Each metric's mean over the steps since the last log (finite values only); 'skipped'
+  is the number of skipped steps."""
+  summary = {}
+  for k in pending[-1][1]:
+    values = np.asarray([float(m[k]) for _, m in pending])
+    finite = values[np.isfinite(values)]
+    summary[k] = (float(values.sum()) if k == 'skipped' else
+                  float(finite.mean()) if finite.size else float('nan'))
+  return summary
+
+
+def jitted_train_step(task, config, mesh):
+  """The task's train step as the loop runs it: guarded, jitted over the mesh, state donated."""
+  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
+  return jax.jit(_guarded(task.train_step, config.skip_nonfinite),
+                 in_shardings=(replicated, sharded), out_shardings=(replicated, replicated),
+                 donate_argnums=0)
 
 
 def _eval_step(task, mesh):
@@ -190,15 +240,14 @@ def train_and_evaluate(config, workdir):
   checkpoints = runs.checkpointer(config, workdir)
   data_state = None
   if checkpoints.latest_step() is not None:
-    state, data_state = checkpoints.restore(state)
+    state, saved_positions = checkpoints.restore(state)
+    data_state = _own_position(saved_positions)
     logging.info('Resumed from %s.', checkpoints.path(checkpoints.latest_step()))
   elif config.init_from:
     state = checkpoint.load_params(config.init_from, state)
     logging.info('Warm-started params from %s.', config.init_from)
 
-  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
-  train_step = jax.jit(_with_param_norm(task.train_step), in_shardings=(replicated, sharded),
-                       out_shardings=(replicated, replicated), donate_argnums=0)
+  train_step = jitted_train_step(task, config, mesh)
   eval_step = _eval_step(task, mesh)
   lr = optim.schedule(config.optim, config.num_steps)
   observer = Observer(workdir, config)
@@ -220,12 +269,12 @@ def train_and_evaluate(config, workdir):
         step += 1
         pending.append((step, step_metrics))
         boundary = step == config.num_steps
-        # One reading of the flag per step: a signal arriving later is handled next step.
-        stopping = stop.received is not None
+        # One reading per step: a signal arriving later is handled after the next step.
+        stopping = stop.should_stop(step)
         save = step % config.checkpoint_every == 0 or boundary or stopping
         if step % config.log_every == 0 or save:
           pending = jax.device_get(pending)
-          _check_finite(pending)
+          _check_finite(pending, config.skip_nonfinite)
           elapsed = time.perf_counter() - tick
           observer.scalars(step, {**_mean(pending), 'lr': lr(step - 1)}, 'train/')
           observer.train_line(step, _mean(pending), len(pending) * config.batch_size / elapsed,
@@ -244,7 +293,8 @@ def train_and_evaluate(config, workdir):
             logging.info('%s.', batches.skipped())
           tick = time.perf_counter()
         if save:
-          checkpoints.save(step, state, batches.state, eval_metrics)
+          positions = {'processes': parallel.every_process(batches.state)}
+          checkpoints.save(step, state, positions, eval_metrics)
           last_saved = step
         if stopping:
           break

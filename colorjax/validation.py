@@ -83,11 +83,12 @@ def validate(config):
   import jax  # the device count decides the batch split
   from colorjax import optim, tasks
   check_choice(config, 'task', tasks.TASKS)
-  check_choice(config, 'mode', ('train', 'eval'))
+  check_choice(config, 'mode', ('train', 'eval', 'benchmark'))
   check_choice(config, 'compute_dtype', DTYPES)
   for field in ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'keep_checkpoints'):
     check_number(config, field, low=1, integer=True)
   check_number(config, 'keep_best', low=0, integer=True)
+  check_choice(config, 'skip_nonfinite', (False, True))
   check_number(config, 'optim.lr', low=0, low_open=True)
   check_number(config, 'optim.b1', low=0, high=1, high_open=True)
   check_number(config, 'optim.b2', low=0, high=1, high_open=True)

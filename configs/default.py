@@ -12,7 +12,7 @@ from ml_collections import config_dict
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0                    # seeds data order, augmentation and initialisation
-  config.mode = 'train'              # what main.py does with this config
+  config.mode = 'train'              # what main.py does: 'train', 'eval' or 'benchmark'
   config.image_size = 128            # training crop side in pixels (square)
   config.batch_size = 16             # global batch, split evenly over processes and devices
   config.task = 'regression'         # training family: a module in colorjax/tasks
@@ -25,6 +25,7 @@ def get_config():
   config.keep_best = 1               # best checkpoints kept by best_metric (0: none)
   config.best_metric = 'ab_error'    # 'ab_error' or 'delta_e' (lower is better), 'psnr' or 'ssim'
   config.init_from = ''              # warm start params from this run's workdir or checkpoint
+  config.skip_nonfinite = False      # non-finite step: skip its update and count it (False: stop)
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.lr = 2e-4                    # peak learning rate

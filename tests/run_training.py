@@ -3,6 +3,7 @@
   python tests/run_training.py WORKDIR NUM_STEPS [field=value ...]
 
 Uses configs/default.py at test size, then writes the final params to WORKDIR/params.npz.
+Several processes when started by launch/local.py (JAX_COORDINATOR_ADDRESS etc. set).
 """
 import ast
 import os
@@ -14,13 +15,14 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from conftest import load_config  # noqa: E402
-from colorjax import train  # noqa: E402
+from colorjax import parallel, train  # noqa: E402
 
 TEST_SIZE = dict(image_size=32, batch_size=8, log_every=1, eval_every=1000,
                  checkpoint_every=1000, keep_best=0)
 
 
 def main(workdir, num_steps, *overrides):
+  parallel.initialize()  # several processes when JAX_COORDINATOR_ADDRESS etc. say so
   config = load_config()
   for field, value in TEST_SIZE.items():
     config[field] = value
@@ -34,6 +36,8 @@ def main(workdir, num_steps, *overrides):
       node = node[parent]
     node[name] = ast.literal_eval(value)
   state = train.train_and_evaluate(config, workdir)
+  if jax.process_index():
+    return
   flat = {jax.tree_util.keystr(path): np.asarray(leaf) for path, leaf in
           jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))}
   np.savez(os.path.join(workdir, 'params.npz'), **flat)

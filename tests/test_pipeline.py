@@ -179,6 +179,24 @@ def test_processes_read_disjoint_files(config, tmp_path):
   assert counts[0] == counts[1] == 1
 
 
+def test_a_global_batch_holds_the_same_crops_on_one_or_two_processes(config, tmp_path):
+  """Process p of N gets the rows p, p + N, ... of the one-process batch, across epochs and
+  from a resumed position."""
+  write_colour_images(tmp_path, 6)
+  config.data.source = f'folder:{tmp_path}'
+  config.data.eval_fraction = 0.0
+  config.data.scale_range = (1.0, 1.5)
+  one = take(pipeline.train_batches(config), 5)
+  halves = [pipeline.train_batches(config, Shard(p, 2)) for p in range(2)]
+  two = [take(batches, 3) for batches in halves]
+  resumed = [take(pipeline.train_batches(config, Shard(p, 2), halves[p].state), 2)
+             for p in range(2)]
+  for step in range(5):
+    parts = [(two[p] + resumed[p])[step]['rgb'] for p in range(2)]
+    np.testing.assert_array_equal(one[step]['rgb'][0::2], parts[0])
+    np.testing.assert_array_equal(one[step]['rgb'][1::2], parts[1])
+
+
 def test_unpaired_streams_are_gray_and_colour_from_disjoint_halves(config, tmp_path):
   write_colour_images(tmp_path, 8)
   config.data.source = f'folder:{tmp_path}'

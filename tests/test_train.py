@@ -242,3 +242,14 @@ def test_an_unwritable_workdir_is_one_sentence(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       f'colorjax: Cannot write to the workdir {tmp_path / "file" / "run"} (Not a directory).')
+
+
+def test_skip_nonfinite_skips_and_counts_diverged_steps_instead_of_stopping(tmp_path):
+  config = tiny(load_config(), steps=6)
+  config.optim.lr = 1e35  # the first update blows the params up; every later step is non-finite
+  config.skip_nonfinite = True
+  state = train.train_and_evaluate(config, str(tmp_path))
+  assert int(state.step) == 6
+  logged = [r for r in read_jsonl(tmp_path) if 'train/skipped' in r]
+  assert sum(r['train/skipped'] for r in logged) >= 4
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))

@@ -304,15 +304,20 @@ def per_process_batch(config, shard):
 def _train_stream(config, source, shard, name, half, seed, start, gray, stop):
   """One endless, shuffled, augmented, batched stream -> ({name: pixels, 'index_'+name}, log)."""
   data = config.data
-  total = source.num_examples('train', shard, half)
-  # A file list is shuffled whole; encoded TFDS images through a buffer of bounded size.
-  buffer = total if isinstance(source, FileSource) else data.shuffle_buffer
+  # A file list is shuffled whole, alike in every process, and process p keeps the elements at
+  # positions p, p + N, ... (N processes): a global batch holds the same images whatever the
+  # process count. TFDS: each process reads its own split, through a bounded shuffle buffer.
+  files = isinstance(source, FileSource)
+  read_by = Shard() if files else shard
+  total = source.num_examples('train', read_by, half)
   skip_log = SkipLog(source.description + ('' if half is None else f' (half {"AB"[half]})'),
                      total)
   decoder = _Decoder(source, 'train', data, skip_log)
-  payloads = decoder.payloads('train', shard, half, seed)
-  payloads = (payloads.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
-              .enumerate().skip(start))
+  payloads = decoder.payloads('train', read_by, half, seed)
+  payloads = (payloads.shuffle(total if files else data.shuffle_buffer, seed=seed,
+                               reshuffle_each_iteration=True).repeat().enumerate().skip(start))
+  if files and shard.count > 1:
+    payloads = payloads.filter(lambda index, _: index % shard.count == shard.index)
   ds = _images(payloads, decoder, config.image_size, seed, True, data, stop)
   ds = ds.batch(per_process_batch(config, shard), drop_remainder=True)
 

@@ -1,0 +1,16 @@
+#!/bin/bash
+# Starts the same colorjax command on every worker of a Cloud TPU VM pod slice.
+#
+#   launch/tpu_pod.sh TPU_NAME ZONE configs/unet.py /mnt/shared/runs/unet --config.batch_size=1024
+#
+# Every worker needs this repository at ~/colorjax with `make` run once (it builds .venv; add
+# jax[tpu] there), and the workdir on storage all workers share. COLORJAX_DISTRIBUTED=1 makes
+# colorjax.parallel.initialize read the pod's layout from the TPU metadata.
+set -euo pipefail
+tpu=${1:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
+zone=${2:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
+config=${3:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
+workdir=${4:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
+shift 4
+gcloud compute tpus tpu-vm ssh "$tpu" --zone="$zone" --worker=all --command="cd ~/colorjax && \
+COLORJAX_DISTRIBUTED=1 .venv/bin/python -m colorjax.main --config=$config --workdir=$workdir $*"

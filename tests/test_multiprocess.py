@@ -1,0 +1,80 @@
+"""Real multi-process JAX on 127.0.0.1: 2 processes × 2 CPU devices, started by
+launch/local.py, against 1 process with 4 devices fed the same global batches."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from conftest import ROOT
+from test_train import HERE, read_jsonl, run_training
+
+SAVE_OFTEN = ('checkpoint_every=2',)
+
+
+def launch(workdir, steps, *overrides):
+  return subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'launch', 'local.py'), '--processes=2',
+       '--devices_per_process=2', '--', sys.executable, os.path.join(HERE, 'run_training.py'),
+       str(workdir), str(steps), *overrides], cwd=ROOT, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+
+
+def children_of(pid):
+  """Process ids whose parent is ``pid`` (Linux /proc), in start order."""
+  found = []
+  for entry in os.listdir('/proc'):
+    try:
+      with open(f'/proc/{entry}/stat') as f:
+        fields = f.read().rpartition(')')[2].split()
+    except (OSError, ValueError):
+      continue
+    if entry.isdigit() and int(fields[1]) == pid:
+      found.append((int(fields[19]), int(entry)))  # (start time, pid)
+  return [child for _, child in sorted(found)]
+
+
+def train_two_processes(workdir, steps, *overrides):
+  process = launch(workdir, steps, *overrides)
+  output, _ = process.communicate(timeout=600)
+  assert process.returncode == 0, output[-3000:]
+  return dict(np.load(os.path.join(workdir, 'params.npz')))
+
+
+def assert_same_params(a, b):
+  # Same data, other summation order: far below one Adam step (lr 2e-4).
+  assert a.keys() == b.keys()
+  for name in a:
+    np.testing.assert_allclose(a[name], b[name], rtol=1e-4, atol=2e-5, err_msg=name)
+
+
+def test_preempted_processes_stop_together_and_resume_like_one_process_with_four_devices(
+    tmp_path):
+  """A preemption notice to one process stops both after the same step with one checkpoint;
+  restarted, they resume together and end where 1 process × 4 devices does."""
+  workdir = tmp_path / 'preempted'
+  process = launch(workdir, 100000, 'checkpoint_every=1000')
+  try:
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+      if os.path.exists(workdir / 'metrics.jsonl') and len(read_jsonl(workdir)) >= 3:
+        break
+      time.sleep(0.2)
+    children = children_of(process.pid)
+    assert len(children) == 2
+    os.kill(children[1], signal.SIGTERM)  # the scheduler tells one host only
+    output, _ = process.communicate(timeout=300)
+  finally:
+    process.kill()
+  assert process.returncode == 0, output[-3000:]
+  stopped = [int(s) for s in os.listdir(workdir / 'checkpoints')]
+  assert len(stopped) == 1 and 3 <= stopped[0] < 1000
+  for index in (0, 1):
+    assert f'[{index}] WARNING:absl:Stopped by SIGTERM (preemption notice) at step ' \
+           f'{stopped[0]};' in output
+  end = stopped[0] + 2
+  assert_same_params(train_two_processes(workdir, end, *SAVE_OFTEN),
+                     run_training(tmp_path / 'straight', end, *SAVE_OFTEN, devices=4))
+  assert (workdir / 'samples' / f'step_{end:06d}.png').exists()  # written once, by process 0
