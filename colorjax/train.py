@@ -168,6 +168,33 @@ class GracefulStop:
     return self.received is not None
 
 
+class ProfileWindow:
+  """A jax.profiler trace of steps [start, start + count) on process 0, written to
+  WORKDIR/profile (open it with TensorBoard's profile plugin, XProf or Perfetto)."""
+
+  def __init__(self, workdir, start, count):
+    self.directory = os.path.join(workdir, 'profile')
+    self.start, self.end = start, start + count
+    self.enabled = count > 0 and jax.process_index() == 0
+    self.active = False
+
+  def before(self, step):
+    if self.enabled and step == self.start:
+      jax.profiler.start_trace(self.directory)
+      self.active = True
+
+  def after(self, step, state):
+    if self.active and step == self.end:
+      jax.block_until_ready(state)
+      self.close()
+      logging.info('Profiled steps %d to %d into %s.', self.start, self.end - 1, self.directory)
+
+  def close(self):
+    if self.active:
+      jax.profiler.stop_trace()
+      self.active = False
+
+
 def _check_finite(pending, skip_nonfinite):
   """Raises NonFiniteLoss naming the first step with a non-finite metric (skipped steps are
   fine when ``skip_nonfinite``)."""
@@ -259,14 +286,17 @@ def train_and_evaluate(config, workdir):
   last_saved = step if data_state is not None else None
   pending, data_wait, tick = [], 0.0, time.perf_counter()
   stop = GracefulStop()
+  profile = ProfileWindow(workdir, *config.profile_steps)
   try:
     with stop:
       while step < config.num_steps:
+        profile.before(step)
         wait_start = time.perf_counter()
         batch = parallel.global_batch(next(batches), mesh)
         data_wait += time.perf_counter() - wait_start
         state, step_metrics = train_step(state, batch)
         step += 1
+        profile.after(step, state)
         pending.append((step, step_metrics))
         boundary = step == config.num_steps
         # One reading per step: a signal arriving later is handled after the next step.
@@ -310,6 +340,7 @@ def train_and_evaluate(config, workdir):
                                f'({e.strerror}); training stopped. Make room and run the same '
                                'command to resume from the last complete checkpoint.') from None
   finally:
+    profile.close()
     batches.close()
     checkpoints.wait()
     checkpoints.close()

@@ -89,6 +89,11 @@ def validate(config):
     check_number(config, field, low=1, integer=True)
   check_number(config, 'keep_best', low=0, integer=True)
   check_choice(config, 'skip_nonfinite', (False, True))
+  profile = get_field(config, 'profile_steps')
+  if not (isinstance(profile, (tuple, list)) and len(profile) == 2
+          and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in profile)):
+    raise ConfigError(f'config.profile_steps={profile!r} is not allowed; use (first step, '
+                      'count), two integers >= 0.')
   check_number(config, 'optim.lr', low=0, low_open=True)
   check_number(config, 'optim.b1', low=0, high=1, high_open=True)
   check_number(config, 'optim.b2', low=0, high=1, high_open=True)

@@ -26,6 +26,7 @@ def get_config():
   config.best_metric = 'ab_error'    # 'ab_error' or 'delta_e' (lower is better), 'psnr' or 'ssim'
   config.init_from = ''              # warm start params from this run's workdir or checkpoint
   config.skip_nonfinite = False      # non-finite step: skip its update and count it (False: stop)
+  config.profile_steps = (0, 0)      # (first step, count): jax.profiler trace into WORKDIR/profile
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.lr = 2e-4                    # peak learning rate

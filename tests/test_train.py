@@ -125,6 +125,8 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('loss.weights', {'l3': 1.0}, r'config.loss.weights.l3=1.0 is not allowed'),
     ('init_from', '/no/such/run', "config.init_from='/no/such/run' is not allowed"),
     ('best_metric', 'fid', "use one of 'ab_error', 'delta_e', 'psnr', 'ssim'"),
+    ('profile_steps', (5,), r'config.profile_steps=\(5,\) is not allowed; use \(first step, '
+     r'count\)'),
 ])
 def test_bad_training_config_names_the_field(field, value, message):
   config = load_config()
@@ -253,3 +255,12 @@ def test_skip_nonfinite_skips_and_counts_diverged_steps_instead_of_stopping(tmp_
   logged = [r for r in read_jsonl(tmp_path) if 'train/skipped' in r]
   assert sum(r['train/skipped'] for r in logged) >= 4
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(state.params))
+
+
+def test_profile_steps_write_a_trace_of_that_window(tmp_path):
+  config = tiny(load_config(), steps=4)
+  config.profile_steps = (1, 2)
+  train.train_and_evaluate(config, str(tmp_path))
+  traces = [f for _, _, files in os.walk(tmp_path / 'profile') for f in files
+            if f.endswith('.xplane.pb')]
+  assert len(traces) == 1
