@@ -16,6 +16,9 @@ COMMANDS = {
     'evaluate': ('colorjax.evaluate', 'PSNR, SSIM, ab error, CIEDE2000, colourfulness and FID '
                  'of a trained run on held-out images'),
     'export': ('colorjax.export', 'write a trained run as one self-contained jax.export file'),
+    'compare': ('colorjax.compare', 'trained runs side by side: one metrics table and a grid '
+                'of held-out crops'),
+    'prior': ('colorjax.prior', 'the ab-bin prior of a data source (classification task)'),
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),
     'bench': ('colorjax.bench', 'training-step time, images/sec, FLOPs and utilisation on '

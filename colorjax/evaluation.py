@@ -79,19 +79,24 @@ def measure(run, inception_variables=None):
           'images': result.images, 'skipped': result.skipped, 'rows': rows}
 
 
+def table(rows):
+  """[(label, {metric: value})] as markdown table lines, one column per metric of the first."""
+  columns = [m for m in (*METRICS, 'fid') if m in rows[0][1]]
+  lines = ['| | ' + ' | '.join(HEADINGS[c] for c in columns) + ' |',
+           '|---|' + '---:|' * len(columns)]
+  for label, row in rows:
+    lines.append(f'| {label} | ' + ' | '.join(f'{row[c]:.4g}' if c in row else '–'
+                                               for c in columns) + ' |')
+  return lines
+
+
 def markdown(report):
   """The report as a markdown table (rows: prediction, no colour, original)."""
-  columns = [m for m in (*METRICS, 'fid') if m in report['rows']['prediction']]
   labels = {'prediction': 'prediction', 'gray': 'no colour (L only)', 'original': 'original'}
   lines = [f"Run `{report['run']}` at step {report['step']} on `{report['data']}`: "
            f"{report['images']} images as {report['image_size']}² centre crops; "
-           f"{report['skipped']}.", '',
-           '| | ' + ' | '.join(HEADINGS[c] for c in columns) + ' |',
-           '|---|' + '---:|' * len(columns)]
-  for name, label in labels.items():
-    row = report['rows'][name]
-    lines.append(f'| {label} | ' + ' | '.join(f'{row[c]:.4g}' if c in row else '–'
-                                               for c in columns) + ' |')
+           f"{report['skipped']}.", '']
+  lines += table([(label, report['rows'][name]) for name, label in labels.items()])
   return '\n'.join(lines) + '\n'
 
 

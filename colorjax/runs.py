@@ -24,12 +24,15 @@ class Run:
   step: int
 
 
-def init_state(task, config, mesh):
-  """A fresh replicated TrainState (jitted init: params are created on the devices)."""
+def init_state(task, config, mesh, pretrained=True):
+  """A fresh replicated TrainState (jitted init: params are created on the devices), holding
+  the task's pretrained weights (read on the host, passed in as arguments, not as constants)
+  unless ``pretrained`` is False (a checkpoint is restored over it)."""
   rng = jax.random.PRNGKey(config.seed)
   shape = (config.image_size, config.image_size)
-  return jax.jit(lambda r: task.init(r, config, shape),
-                 out_shardings=parallel.replicated(mesh))(rng)
+  weights = task.pretrained(config) if pretrained else None
+  return jax.jit(lambda r, w: task.init(r, config, shape, w),
+                 out_shardings=parallel.replicated(mesh))(rng, weights)
 
 
 def checkpointer(config, workdir):
@@ -72,7 +75,8 @@ def load(workdir=None, checkpoint_path=None, config=None):
     if step is not None and step not in checkpoints.all_steps():
       raise validation.UserError(f'{checkpoint_path} is not a complete checkpoint of {workdir}.')
     step = checkpoints.latest_step() if step is None else step
-    state, _ = checkpoints.restore(init_state(task, config, parallel.make_mesh()), step)
+    like = init_state(task, config, parallel.make_mesh(), pretrained=False)
+    state, _ = checkpoints.restore(like, step)
   finally:
     checkpoints.close()
   return Run(task=task, state=state, config=config, workdir=workdir, step=step)

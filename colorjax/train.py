@@ -263,8 +263,10 @@ def train_and_evaluate(config, workdir):
                jax.process_count(), jax.local_device_count(), jax.device_count(),
                jax.devices()[0].device_kind)
 
-  state = runs.init_state(task, config, mesh)
   checkpoints = runs.checkpointer(config, workdir)
+  # Pretrained weights (VGG16) only for a fresh run: a resume restores them with the rest.
+  state = runs.init_state(task, config, mesh,
+                          pretrained=checkpoints.latest_step() is None)
   data_state = None
   if checkpoints.latest_step() is not None:
     state, saved_positions = checkpoints.restore(state)

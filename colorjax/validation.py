@@ -81,7 +81,7 @@ DTYPES = ('float32', 'bfloat16')
 def validate(config):
   """Every field a training run reads, checked before anything compiles."""
   import jax  # the device count decides the batch split
-  from colorjax import optim, tasks
+  from colorjax import metrics, optim, tasks
   check_choice(config, 'task', tasks.TASKS)
   check_choice(config, 'mode', ('train', 'eval', 'benchmark'))
   check_choice(config, 'compute_dtype', DTYPES)
@@ -94,6 +94,7 @@ def validate(config):
           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in profile)):
     raise ConfigError(f'config.profile_steps={profile!r} is not allowed; use (first step, '
                       'count), two integers >= 0.')
+  check_choice(config, 'best_metric', tuple(metrics.RANKING))
   check_number(config, 'optim.lr', low=0, low_open=True)
   check_number(config, 'optim.b1', low=0, high=1, high_open=True)
   check_number(config, 'optim.b2', low=0, high=1, high_open=True)

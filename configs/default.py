@@ -42,8 +42,11 @@ def get_config():
   loss.switch_step = 0               # step at which the loss switches (0: never)
 
   config.model = model = ml_collections.ConfigDict()
-  model.preset = 'portrait'          # U-Net preset: 'portrait' (128²) or 'pix2pix' (U-Net-256)
-  # Any preset field can be overridden; None keeps the preset's value.
+  model.name = 'unet'                # the network: 'unet' or 'fusion' (the fusion CNN)
+  model.preset = 'portrait'          # U-Net: 'portrait' (128²) or 'pix2pix' (U-Net-256);
+                                     # fusion: 'koalarization' or 'global_local'
+  # Any preset field can be overridden; None keeps the preset's value (a network ignores the
+  # fields it does not have).
   model.features = config_dict.placeholder(tuple)       # channels per level
   model.convs_per_level = config_dict.placeholder(int)  # 3x3 convs per level
   model.norm = config_dict.placeholder(str)             # 'batch', 'instance' or 'none'
@@ -51,6 +54,19 @@ def get_config():
   model.upsample = config_dict.placeholder(str)         # 'subpixel', 'transpose' or 'resize'
   model.dropout = config_dict.placeholder(float)        # dropout rate in the inner decoder
   model.output_activation = config_dict.placeholder(str)  # 'tanh', 'sigmoid' or 'none'
+  model.fusion_features = config_dict.placeholder(int)  # fusion: channels of the 1x1 fusion conv
+  model.vgg_features = 'pool'        # fusion: VGG16's mean block5_pool, or 'fc2' (at 224²)
+  model.vgg_trainable = False        # fusion: train the VGG16 branch too (default: frozen)
+  model.vgg_weights = ''             # fusion: Keras VGG16 .h5 ('': the Keras cache, else random)
+
+  config.classify = classify = ml_collections.ConfigDict()   # task 'classification'
+  classify.prior = ''                # ab-bin prior from `colorjax prior` (.npy; '': uniform)
+  classify.neighbours = 5            # soft encoding: nearest bins that share a pixel's target
+  classify.sigma = 5.0               # soft encoding: Gaussian width (ab units)
+  classify.prior_sigma = 5.0         # rebalancing: Gaussian smoothing of the prior (ab units)
+  classify.uniform_mix = 0.5         # rebalancing: weight of the uniform distribution (lambda)
+  classify.decode = 'annealed_mean'  # bin probabilities -> ab: 'annealed_mean', 'mean' or 'mode'
+  classify.temperature = 0.38        # annealed mean: softmax temperature (1: the mean)
 
   config.data = data = ml_collections.ConfigDict()
   data.source = 'samples'            # 'samples', 'folder:PATH' or 'tfds:NAME'

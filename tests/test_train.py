@@ -41,7 +41,7 @@ def read_jsonl(workdir):
     return [json.loads(line) for line in f]
 
 
-@pytest.mark.parametrize('name', ['default', 'unet', 'unet:demo'])
+@pytest.mark.parametrize('name', ['default', 'unet', 'unet:demo', 'fusion', 'classify'])
 def test_one_step_of_every_config(name, tmp_path):
   file, _, variant = name.partition(':')
   config = tiny(load_config(file) if not variant else _variant(file, variant))
@@ -68,13 +68,12 @@ def test_one_and_eight_devices_reach_the_same_params(tmp_path):
     np.testing.assert_allclose(one[name], eight[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-def test_resume_continues_exactly(tmp_path):
-  straight = run_training(tmp_path / 'straight', 4, 'optim.schedule="cosine"',
-                          'optim.warmup_steps=2')
-  run_training(tmp_path / 'resumed', 2, 'optim.schedule="cosine"', 'optim.warmup_steps=2',
-               'checkpoint_every=2')
-  resumed = run_training(tmp_path / 'resumed', 4, 'optim.schedule="cosine"',
-                         'optim.warmup_steps=2', 'checkpoint_every=2')
+@pytest.mark.parametrize('task', ['regression', 'classification'])
+def test_resume_continues_exactly(task, tmp_path):
+  schedule = ('optim.schedule="cosine"', 'optim.warmup_steps=2', f'task="{task}"')
+  straight = run_training(tmp_path / 'straight', 4, *schedule)
+  run_training(tmp_path / 'resumed', 2, *schedule, 'checkpoint_every=2')
+  resumed = run_training(tmp_path / 'resumed', 4, *schedule, 'checkpoint_every=2')
   for name in straight:
     np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
                                err_msg=name)
@@ -127,9 +126,35 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('best_metric', 'fid', "use one of 'ab_error', 'delta_e', 'psnr', 'ssim'"),
     ('profile_steps', (5,), r'config.profile_steps=\(5,\) is not allowed; use \(first step, '
      r'count\)'),
+    ('model.name', 'resnet', "config.model.name='resnet' is not allowed; use one of 'unet', "
+     "'fusion'"),
+    # CONFIG:FIELD sets FIELD in configs/CONFIG.py (default: configs/default.py).
+    ('fusion:model.preset', 'portrait', "use one of 'koalarization', 'global_local'"),
+    ('fusion:model.vgg_features', 'fc1', "config.model.vgg_features='fc1' is not allowed; use "
+     "one of 'pool', 'fc2'"),
+    ('fusion:model.vgg_trainable', None, 'config.model.vgg_trainable=None is not allowed'),
+    ('fusion:model.vgg_weights', '/no/vgg16.h5', "config.model.vgg_weights='/no/vgg16.h5' is not "
+     'allowed; use the path of a Keras VGG16 .h5 file'),
+    ('fusion:model.fusion_features', 0, r'config.model.fusion_features=0 is not allowed; use an '
+     r'integer in \[1, inf\]'),
+    ('fusion:image_size', 48, 'total stride of 32, so use a multiple of 32'),
+    ('classify:classify.decode', 'median', "use one of 'annealed_mean', 'mean', 'mode'"),
+    ('classify:classify.temperature', 0.0, r'config.classify.temperature=0.0 is not allowed; use '
+     r'a number in \(0, inf\]'),
+    ('classify:classify.neighbours', 0, r'config.classify.neighbours=0 is not allowed; use an '
+     r'integer in \[1, 261\]'),
+    ('classify:classify.sigma', -5.0, r'config.classify.sigma=-5.0 is not allowed'),
+    ('classify:classify.prior_sigma', 0.0, r'config.classify.prior_sigma=0.0 is not allowed'),
+    ('classify:classify.uniform_mix', 0.0, r'config.classify.uniform_mix=0.0 is not allowed; '
+     r'use a number in \(0, 1\]'),
+    ('classify:classify.prior', '/no/prior.npy', "config.classify.prior='/no/prior.npy' is not "
+     'allowed; use a .npy file written by colorjax prior'),
+    ('classify:model.output_activation', 'tanh', "config.model.output_activation='tanh' is not "
+     "allowed; task 'classification' sets it to 'none'"),
 ])
 def test_bad_training_config_names_the_field(field, value, message):
-  config = load_config()
+  file, _, field = field.rpartition(':')
+  config = load_config(file or 'default')
   *parents, name = field.split('.')
   node = config
   for parent in parents:

@@ -1,4 +1,5 @@
-"""Building blocks shared by the networks: normalisation, activation, 2x up-sampling."""
+"""Building blocks shared by the networks: normalisation, activation, conv blocks, 2x
+up-sampling, output heads, and networks built from presets."""
 import functools
 
 import flax.linen as nn
@@ -8,6 +9,7 @@ import jax.numpy as jnp
 NORMS = ('batch', 'instance', 'none')
 ACTIVATIONS = ('relu', 'leaky_relu')
 UPSAMPLES = ('transpose', 'subpixel', 'resize')
+OUTPUT_ACTIVATIONS = ('tanh', 'sigmoid', 'none')
 
 
 def norm(kind, train, dtype):
@@ -21,6 +23,40 @@ def norm(kind, train, dtype):
 
 def activation(kind):
   return nn.relu if kind == 'relu' else functools.partial(nn.leaky_relu, negative_slope=0.2)
+
+
+def conv_norm_act(x, features, *, norm_kind, act, train, dtype, kernel=3, strides=1,
+                  use_norm=True):
+  """Conv (no bias before a norm), then the norm, then ``act``; call inside a compact module."""
+  x = nn.Conv(features, (kernel, kernel), strides=(strides, strides), padding='SAME',
+              use_bias=norm_kind == 'none' or not use_norm, dtype=dtype)(x)
+  if use_norm:
+    x = norm(norm_kind, train, dtype)(x)
+  return act(x)
+
+
+def output_activation(x, kind):
+  """'tanh' (about [-1, 1]), 'sigmoid' ([0, 1]) or 'none' (logits)."""
+  if kind == 'tanh':
+    return jnp.tanh(x)
+  if kind == 'sigmoid':
+    return nn.sigmoid(x)
+  return x
+
+
+def from_preset(module, preset, model_config, **fixed):
+  """``module`` with the fields of ``preset``, overridden by every field of ``model_config`` that
+  the module has and that is set (not None), then by ``fixed``. Sequences become tuples (module
+  fields must be hashable; a config read back from JSON holds lists)."""
+  fields = dict(preset)
+  for name in module.__dataclass_fields__:
+    if name not in ('parent', 'name') and model_config.get(name) is not None:
+      fields[name] = _tuples(model_config[name])
+  return module(**{**fields, **fixed})
+
+
+def _tuples(value):
+  return tuple(map(_tuples, value)) if isinstance(value, (list, tuple)) else value
 
 
 def depth_to_space(x, block=2):

@@ -11,8 +11,6 @@ import jax.numpy as jnp
 
 from colorjax.models import layers
 
-OUTPUT_ACTIVATIONS = ('tanh', 'sigmoid', 'none')
-
 PRESETS = {
     # The portrait U-Net: 128² in, five levels down to 8x8x512, batch norm and ReLU after every
     # conv, sigmoid output, L joined to the two predicted channels.
@@ -45,11 +43,10 @@ class UNet(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   def _conv_norm_act(self, x, features, train, kernel=3, strides=1, act=None, use_norm=True):
-    x = nn.Conv(features, (kernel, kernel), strides=(strides, strides), padding='SAME',
-                use_bias=self.norm == 'none' or not use_norm, dtype=self.dtype)(x)
-    if use_norm:
-      x = layers.norm(self.norm, train, self.dtype)(x)
-    return (act or layers.activation(self.activation))(x)
+    return layers.conv_norm_act(x, features, norm_kind=self.norm,
+                                act=act or layers.activation(self.activation), train=train,
+                                dtype=self.dtype, kernel=kernel, strides=strides,
+                                use_norm=use_norm)
 
   @nn.compact
   def __call__(self, L, train=False):
@@ -76,18 +73,17 @@ class UNet(nn.Module):
     if self.strided_stem:
       x = nn.relu(layers.Upsample2x(self.features[0], self.upsample, self.dtype)(x))
     x = nn.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
-    if self.output_activation == 'tanh':
-      x = jnp.tanh(x)
-    elif self.output_activation == 'sigmoid':
-      x = nn.sigmoid(x)
+    x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
 
-def from_config(model_config, dtype):
-  """The U-Net a config names: ``model.preset`` with any ``model.FIELD`` that is set."""
-  fields = dict(PRESETS[model_config.preset])
-  for name in UNet.__dataclass_fields__:
-    if name in model_config and model_config[name] is not None and name not in ('parent',
-                                                                                 'name'):
-      fields[name] = tuple(model_config[name]) if name == 'features' else model_config[name]
-  return UNet(**fields, dtype=dtype)
+def from_config(model_config, dtype, **fixed):
+  """The U-Net a config names: ``model.preset`` with any ``model.FIELD`` that is set, then
+  ``fixed`` (the task's head: out_channels, output_activation, join_l)."""
+  return layers.from_preset(UNet, PRESETS[model_config.preset], model_config, dtype=dtype,
+                            **fixed)
+
+
+def total_stride(model):
+  """Image sides must be multiples of this."""
+  return 2 ** (len(model.features) - (0 if model.strided_stem else 1))

@@ -1,9 +1,11 @@
-"""Training families: each module exposes pure ``init(rng, config, image_shape) -> TrainState``,
-``train_step(state, batch) -> (state, metrics)``, ``eval_step(state, batch) -> metrics`` and
-``predict(state, L) -> ab``. train.py picks one by ``config.task``."""
+"""Training families: each module exposes pure ``init(rng, config, image_shape, weights=None)
+-> TrainState``, ``train_step(state, batch) -> (state, metrics)``, ``eval_step(state, batch)
+-> metrics`` and ``predict(state, L) -> ab``, and on the host ``pretrained(config)`` (weights
+read from files that ``init`` puts into the state, or None), ``total_stride(config)`` and
+``validate(config)``. train.py picks one by ``config.task``."""
 import importlib
 
-TASKS = ('regression',)
+TASKS = ('regression', 'classification')
 
 
 def get(name):
