@@ -4,12 +4,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 
 from conftest import ROOT
-from test_train import HERE, read_jsonl, run_training
+from test_train import HERE, run_training, wait_for_logged_steps
 
 SAVE_OFTEN = ('checkpoint_every=2',)
 
@@ -57,11 +56,7 @@ def test_preempted_processes_stop_together_and_resume_like_one_process_with_four
   workdir = tmp_path / 'preempted'
   process = launch(workdir, 100000, 'checkpoint_every=1000')
   try:
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-      if os.path.exists(workdir / 'metrics.jsonl') and len(read_jsonl(workdir)) >= 3:
-        break
-      time.sleep(0.2)
+    wait_for_logged_steps(process, workdir, 3)
     children = children_of(process.pid)
     assert len(children) == 2
     os.kill(children[1], signal.SIGTERM)  # the scheduler tells one host only

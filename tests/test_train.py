@@ -41,6 +41,15 @@ def read_jsonl(workdir):
     return [json.loads(line) for line in f]
 
 
+def wait_for_logged_steps(process, workdir, steps, timeout=300):
+  """Returns once ``workdir``'s training has logged ``steps`` lines (or ``process`` ended)."""
+  deadline = time.time() + timeout
+  while time.time() < deadline and process.poll() is None:
+    if os.path.exists(workdir / 'metrics.jsonl') and len(read_jsonl(workdir)) >= steps:
+      return
+    time.sleep(0.2)
+
+
 @pytest.mark.parametrize('name', ['default', 'unet', 'unet:demo', 'fusion', 'classify'])
 def test_one_step_of_every_config(name, tmp_path):
   file, _, variant = name.partition(':')
@@ -184,11 +193,7 @@ def test_sigterm_saves_a_checkpoint_exits_cleanly_and_resumes_exactly(tmp_path):
   process = subprocess.Popen(command + ['100000'], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
   try:
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-      if os.path.exists(workdir / 'metrics.jsonl') and len(read_jsonl(workdir)) >= 3:
-        break
-      time.sleep(0.2)
+    wait_for_logged_steps(process, workdir, 3)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=240)
   finally:
