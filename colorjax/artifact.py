@@ -52,16 +52,15 @@ class Colorizer:
     try:
       with zipfile.ZipFile(path) as archive:
         self.meta = json.loads(archive.read('meta.json'))
-        if self.meta.get('format') != FORMAT:
-          raise UserError(f'{path} is a {self.meta.get("format")!r} file; this colorjax reads '
-                          f'{FORMAT!r}.')
-        self.exported = jax.export.deserialize(bytearray(archive.read('predict')))
+        predict = archive.read('predict')
         with np.load(io.BytesIO(archive.read('weights.npz')), allow_pickle=False) as weights:
           self.weights = [jnp.asarray(weights[f'arr_{i}']) for i in range(len(weights.files))]
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-      if isinstance(e, UserError):
-        raise
       raise UserError(f'{path} is not a colorjax exported model ({e}).') from None
+    if self.meta.get('format') != FORMAT:
+      raise UserError(f'{path} is a {self.meta.get("format")!r} file; this colorjax reads '
+                      f'{FORMAT!r}.')
+    self.exported = jax.export.deserialize(bytearray(predict))
     self.resolution = self.meta['resolution']
     self._call = jax.jit(self.exported.call)
 

@@ -29,6 +29,13 @@ def vgg_top(tmp_path_factory):
   return model, save_all(model, tmp_path_factory.mktemp('vgg_top'), keras1=True)
 
 
+def keras_input(rgb, keras_preprocess, our_preprocess, atol):
+  """Keras's preprocessed input for RGB in [0, 1], after checking ours gives the same."""
+  x = keras_preprocess(rgb * 255.0)
+  np.testing.assert_allclose(our_preprocess(jnp.asarray(rgb)), x, atol=atol)
+  return x
+
+
 def assert_matches(ours, reference):
   assert sees_its_input(reference)  # random weights that ignore the input would prove nothing
   assert relative_error(ours, reference) <= TOLERANCE
@@ -37,9 +44,8 @@ def assert_matches(ours, reference):
 @pytest.mark.parametrize('fmt', FORMATS)
 def test_vgg16_notop_matches_keras(vgg_notop, fmt):
   model, paths = vgg_notop
-  rgb = images01((2, 32, 32, 3), 3)
-  x = keras.applications.vgg16.preprocess_input(rgb * 255.0)
-  np.testing.assert_allclose(vgg.preprocess(jnp.asarray(rgb)), x, atol=1e-4)
+  x = keras_input(images01((2, 32, 32, 3), 3), keras.applications.vgg16.preprocess_input,
+                  vgg.preprocess, atol=1e-4)
   ours = jax.jit(vgg.VGG16().apply)({'params': vgg.load_params(paths[fmt])}, x)
   assert_matches(ours, model(x, training=False))
 
@@ -75,9 +81,8 @@ def test_gray_input_is_the_gray_picture_of_l():
 @pytest.mark.parametrize('fmt', FORMATS)
 def test_inception_v3_matches_keras(keras_inception, fmt):
   model, paths = keras_inception
-  rgb = images01((2, 75, 75, 3), 6)
-  x = keras.applications.inception_v3.preprocess_input(rgb * 255.0)
-  np.testing.assert_allclose(inception.preprocess(jnp.asarray(rgb)), x, atol=1e-6)
+  x = keras_input(images01((2, 75, 75, 3), 6), keras.applications.inception_v3.preprocess_input,
+                  inception.preprocess, atol=1e-6)
   ours = jax.jit(inception.InceptionV3().apply)(inception.load_params(paths[fmt]), x)
   assert ours.shape == (2, inception.FEATURES)
   assert_matches(ours, model(x, training=False))
