@@ -1,4 +1,5 @@
-"""Shared test set-up: quiet TensorFlow, the base config, and image files written on the fly."""
+"""Shared test set-up: quiet TensorFlow, a compilation cache, the base config, and image files
+written on the fly."""
 import importlib.util
 import os
 import pathlib
@@ -6,12 +7,15 @@ import subprocess
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# JAX's persistent compilation cache: the many tests (and their subprocesses) that train the
+# same tiny networks compile each step once per suite run instead of once per test.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(ROOT / '.pytest_cache' / 'jax'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
 
 import numpy as np
 import pytest
 from PIL import Image
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_config(name='default'):
