@@ -23,8 +23,8 @@ PLATFORMS = ('cpu', 'cuda', 'tpu')
 
 def save(path, run, resolution, platforms=PLATFORMS):
   """Writes ``run`` (a runs.Run) as an exported colorizer at ``resolution`` to ``path``."""
-  # Only what predict reads: the optimiser state stays behind.
-  weights, treedef = jax.tree.flatten(run.state.replace(opt_state=None))
+  # Only what predict reads: the optimiser state and a task's extra arrays stay behind.
+  weights, treedef = jax.tree.flatten(run.state.replace(opt_state=None, extra=None))
   weights = [np.asarray(jax.device_get(w)) for w in weights]
 
   def predict(flat_weights, L):

@@ -102,10 +102,11 @@ def _abstract(tree):
   return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def load_params(path, like):
+def load_params(path, like, branch=None):
   """Warm start: the params and batch stats of the checkpoint at ``path`` (a run's workdir or
   one checkpoint folder) put into ``like`` (a fresh TrainState); one sentence naming the
-  first parameter whose shape differs."""
+  first parameter whose shape differs. A run without the top-level key ``branch`` (a regression
+  run warm-starting a GAN's 'generator') fills only that branch; the rest stays fresh."""
   path = os.path.abspath(path)
   run = os.path.join(path, 'checkpoints')
   if os.path.isdir(run):
@@ -122,7 +123,11 @@ def load_params(path, like):
     saved = checkpointer.restore(state_path)
   restored = {}
   for name in ('params', 'batch_stats'):
-    restored[name] = _take_like(saved.get(name, {}), getattr(like, name), name, path)
+    tree, target = saved.get(name, {}), getattr(like, name)
+    if branch and branch not in saved.get('params', {}):
+      restored[name] = {**target, branch: _take_like(tree, target[branch], name, path)}
+    else:
+      restored[name] = _take_like(tree, target, name, path)
   return like.replace(**restored)
 
 

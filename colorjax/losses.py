@@ -38,3 +38,42 @@ def rebalanced_cross_entropy(logits, indices, weights, pixel_weights):
   log_p = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   target_log_p = jnp.take_along_axis(log_p, indices, axis=-1)
   return jnp.mean(pixel_weights * -jnp.sum(weights * target_log_p, axis=-1))
+
+
+GAN_OBJECTIVES = ('vanilla', 'lsgan', 'hinge')
+
+
+def _log_sigmoid(logits, epsilon):
+  """log D = log sigmoid(logits): exact from the logits, or log(D + epsilon) when epsilon > 0."""
+  if epsilon > 0:
+    return jnp.log(jax.nn.sigmoid(logits) + epsilon)
+  return jax.nn.log_sigmoid(logits)
+
+
+def discriminator_loss(objective, real_logits, fake_logits, epsilon=0.0):
+  """D's loss on real and generated patches, halved as pix2pix and CycleGAN do (D learns at half
+  G's rate): vanilla -log D(real) - log(1 - D(fake)), LSGAN (D(real) - 1)² + D(fake)², or hinge
+  max(0, 1 - D(real)) + max(0, 1 + D(fake)); means over every patch and image."""
+  if objective == 'lsgan':
+    real, fake = jnp.square(real_logits - 1.0), jnp.square(fake_logits)
+  elif objective == 'hinge':
+    real, fake = jax.nn.relu(1.0 - real_logits), jax.nn.relu(1.0 + fake_logits)
+  else:
+    real, fake = -_log_sigmoid(real_logits, epsilon), -_log_sigmoid(-fake_logits, epsilon)
+  return 0.5 * (jnp.mean(real) + jnp.mean(fake))
+
+
+def generator_loss(objective, fake_logits, epsilon=0.0):
+  """G's adversarial loss: vanilla non-saturating -log D(G(x)), LSGAN (D(G(x)) - 1)², or hinge
+  -D(G(x))."""
+  if objective == 'lsgan':
+    return jnp.mean(jnp.square(fake_logits - 1.0))
+  if objective == 'hinge':
+    return -jnp.mean(fake_logits)
+  return -jnp.mean(_log_sigmoid(fake_logits, epsilon))
+
+
+def discriminator_output(objective, logits):
+  """Mean D output to log: the probability sigmoid(logits) for vanilla, the raw score for LSGAN
+  and hinge (trained towards 1 on real and 0 / -1 on fake)."""
+  return jnp.mean(jax.nn.sigmoid(logits) if objective == 'vanilla' else logits)

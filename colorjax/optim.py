@@ -1,15 +1,21 @@
 """Optax Adam with the learning-rate schedules and clipping a config asks for."""
 import optax
 
-SCHEDULES = ('constant', 'warmup', 'linear', 'cosine')
+SCHEDULES = ('constant', 'warmup', 'linear', 'cosine', 'constant_then_linear')
 
 
 def schedule(optim, num_steps):
   """lr(step): constant, linear warm-up then constant, warm-up then linear decay to zero at
-  num_steps, or warm-up then cosine decay."""
+  num_steps, warm-up then cosine decay, or constant until decay_start · num_steps then linear
+  decay to zero at num_steps (CycleGAN's)."""
   lr, warmup = optim.lr, optim.warmup_steps
   if optim.schedule == 'constant':
     return optax.constant_schedule(lr)
+  if optim.schedule == 'constant_then_linear':
+    hold = round(optim.decay_start * num_steps)
+    return optax.join_schedules(
+        [optax.constant_schedule(lr), optax.linear_schedule(lr, 0.0, max(num_steps - hold, 1))],
+        [hold])
   if optim.schedule == 'cosine':
     return optax.warmup_cosine_decay_schedule(0.0, lr, warmup, max(num_steps, warmup + 1))
   ramp = optax.linear_schedule(0.0, lr, warmup) if warmup else optax.constant_schedule(lr)

@@ -273,7 +273,8 @@ def train_and_evaluate(config, workdir):
     data_state = _own_position(saved_positions)
     logging.info('Resumed from %s.', checkpoints.path(checkpoints.latest_step()))
   elif config.init_from:
-    state = checkpoint.load_params(config.init_from, state)
+    state = checkpoint.load_params(config.init_from, state,
+                                   getattr(task, 'INIT_FROM_BRANCH', None))
     logging.info('Warm-started params from %s.', config.init_from)
 
   train_step = jitted_train_step(task, config, mesh)

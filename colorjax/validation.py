@@ -100,6 +100,7 @@ def validate(config):
   check_number(config, 'optim.b2', low=0, high=1, high_open=True)
   check_choice(config, 'optim.schedule', optim.SCHEDULES)
   check_number(config, 'optim.warmup_steps', low=0, integer=True)
+  check_number(config, 'optim.decay_start', low=0, high=1)
   check_number(config, 'optim.clip_norm', low=0)
   validate_data(config)
   devices = jax.device_count()

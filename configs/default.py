@@ -32,8 +32,10 @@ def get_config():
   optim.lr = 2e-4                    # peak learning rate
   optim.b1 = 0.9                     # Adam beta1
   optim.b2 = 0.999                   # Adam beta2
-  optim.schedule = 'constant'        # 'constant', 'warmup', 'linear' (decay to 0) or 'cosine'
+  optim.schedule = 'constant'        # 'constant', 'warmup', 'linear' (decay to 0), 'cosine' or
+                                     # 'constant_then_linear' (decay to 0 from decay_start)
   optim.warmup_steps = 0             # linear warm-up steps
+  optim.decay_start = 0.5            # constant_then_linear: share of num_steps before the decay
   optim.clip_norm = 0.0              # clip gradients to this global norm (0: off)
 
   config.loss = loss = ml_collections.ConfigDict()
@@ -42,13 +44,18 @@ def get_config():
   loss.switch_step = 0               # step at which the loss switches (0: never)
 
   config.model = model = ml_collections.ConfigDict()
-  model.name = 'unet'                # the network: 'unet' or 'fusion' (the fusion CNN)
+  model.name = 'unet'                # the network (the generator of a GAN): 'unet', 'fusion'
+                                     # (the fusion CNN), 'vgg' (VGG16-encoder U-Net), 'resnet'
   model.preset = 'portrait'          # U-Net: 'portrait' (128²) or 'pix2pix' (U-Net-256);
-                                     # fusion: 'koalarization' or 'global_local'
+                                     # fusion: 'koalarization' or 'global_local'; vgg: 'vgg16';
+                                     # resnet: 'resnet_9blocks' or 'resnet_6blocks'
   # Any preset field can be overridden; None keeps the preset's value (a network ignores the
   # fields it does not have).
-  model.features = config_dict.placeholder(tuple)       # channels per level
-  model.convs_per_level = config_dict.placeholder(int)  # 3x3 convs per level
+  model.features = config_dict.placeholder(tuple)       # channels per level (unet, vgg)
+  model.width = config_dict.placeholder(int)            # resnet: channels of the first conv
+  model.blocks = config_dict.placeholder(int)           # resnet: residual blocks
+  model.convs_per_level = config_dict.placeholder(int)  # unet: 3x3 convs per level
+  model.convs_per_block = config_dict.placeholder(int)  # vgg: 3x3 convs per VGG16 block
   model.norm = config_dict.placeholder(str)             # 'batch', 'instance' or 'none'
   model.activation = config_dict.placeholder(str)       # 'relu' or 'leaky_relu'
   model.upsample = config_dict.placeholder(str)         # 'subpixel', 'transpose' or 'resize'
@@ -57,7 +64,7 @@ def get_config():
   model.fusion_features = config_dict.placeholder(int)  # fusion: channels of the 1x1 fusion conv
   model.vgg_features = 'pool'        # fusion: VGG16's mean block5_pool, or 'fc2' (at 224²)
   model.vgg_trainable = False        # fusion: train the VGG16 branch too (default: frozen)
-  model.vgg_weights = ''             # fusion: Keras VGG16 .h5 ('': the Keras cache, else random)
+  model.vgg_weights = ''             # fusion, vgg: Keras VGG16 .h5 ('': Keras cache, else random)
 
   config.classify = classify = ml_collections.ConfigDict()   # task 'classification'
   classify.prior = ''                # ab-bin prior from `colorjax prior` (.npy; '': uniform)
@@ -67,6 +74,20 @@ def get_config():
   classify.uniform_mix = 0.5         # rebalancing: weight of the uniform distribution (lambda)
   classify.decode = 'annealed_mean'  # bin probabilities -> ab: 'annealed_mean', 'mean' or 'mode'
   classify.temperature = 0.38        # annealed mean: softmax temperature (1: the mean)
+
+  config.gan = gan = ml_collections.ConfigDict()   # tasks 'paired_gan' and 'cyclegan'
+  gan.objective = 'vanilla'          # 'vanilla' (non-saturating, from logits), 'lsgan' or 'hinge'
+  gan.epsilon = 0.0                  # vanilla: > 0 computes -log(D + epsilon) from probabilities
+  gan.l1_weight = 100.0              # paired: generator loss = adversarial + l1_weight · L1(ab)
+  gan.discriminator = 'patchgan'     # 'patchgan', or 'vgg' (the VGG16-GAN's; paired only)
+  gan.d_features = 64                # D's first width (vgg: VGG16's widths scaled by this / 64)
+  gan.d_layers = 3                   # PatchGAN stride-2 layers (3: 70x70 patches)
+  gan.d_norm = 'batch'               # D's norm: 'batch', 'instance' or 'none'
+  gan.d_head = (1024, 512)           # vgg: units of the Dense-norm-LeakyReLU-Dropout layers
+  gan.d_dropout = 0.5                # vgg: dropout rate in the head
+  gan.cycle_weight = 10.0            # CycleGAN: weight of the cycle-consistency L1
+  gan.identity_weight = 0.5          # CycleGAN: identity L1 weight, times cycle_weight
+  gan.pool_size = 50                 # CycleGAN: earlier fakes kept for the discriminators (0: off)
 
   config.data = data = ml_collections.ConfigDict()
   data.source = 'samples'            # 'samples', 'folder:PATH' or 'tfds:NAME'

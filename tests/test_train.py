@@ -135,8 +135,27 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('best_metric', 'fid', "use one of 'ab_error', 'delta_e', 'psnr', 'ssim'"),
     ('profile_steps', (5,), r'config.profile_steps=\(5,\) is not allowed; use \(first step, '
      r'count\)'),
-    ('model.name', 'resnet', "config.model.name='resnet' is not allowed; use one of 'unet', "
-     "'fusion'"),
+    ('model.name', 'gan', "config.model.name='gan' is not allowed; use one of 'unet', "
+     "'fusion', 'vgg', 'resnet'"),
+    ('cgan:gan.objective', 'wgan', "config.gan.objective='wgan' is not allowed; use one of "
+     "'vanilla', 'lsgan', 'hinge'"),
+    ('cgan:gan.discriminator', 'stylegan', "use one of 'patchgan', 'vgg'"),
+    ('cgan:gan.l1_weight', -1.0, r'config.gan.l1_weight=-1.0 is not allowed; use a number in '
+     r'\[0, inf\]'),
+    ('cgan:gan.d_layers', 7, 'with gan.d_layers=7; the PatchGAN needs at least 384 pixels'),
+    ('cgan:gan.d_head', (0,), r'config.gan.d_head=\(0,\) is not allowed'),
+    ('vgg_gan:image_size', 224, "gan.discriminator='vgg'; it pools 6 times, so use a multiple "
+     'of 64'),
+    ('cyclegan:data.pairing', 'paired', "task 'cyclegan' trains on unpaired batches, so use "
+     "'unpaired'"),
+    ('cyclegan:model.name', 'fusion', "config.model.name='fusion' is not allowed; use one of "
+     "'unet', 'resnet'"),
+    ('cyclegan:model.blocks', -1, r'config.model.blocks=-1 is not allowed; use an integer in '
+     r'\[0, inf\]'),
+    ('cyclegan:gan.discriminator', 'vgg', "use one of 'patchgan'"),
+    ('cyclegan:gan.pool_size', -1, r'config.gan.pool_size=-1 is not allowed'),
+    ('cyclegan:optim.decay_start', 1.5, r'config.optim.decay_start=1.5 is not allowed; use a '
+     r'number in \[0, 1\]'),
     # CONFIG:FIELD sets FIELD in configs/CONFIG.py (default: configs/default.py).
     ('fusion:model.preset', 'portrait', "use one of 'koalarization', 'global_local'"),
     ('fusion:model.vgg_features', 'fc1', "config.model.vgg_features='fc1' is not allowed; use "

@@ -1,8 +1,10 @@
-"""The network of the per-pixel tasks (regression, classification): L in, one map per pixel out.
+"""The network of the per-pixel tasks (regression, classification, and the GANs' generators):
+L in, one map per pixel out.
 
-``config.model.name`` picks the U-Net or the fusion CNN; the task fixes its head (channels,
-output activation). This module builds it, puts pretrained VGG16 weights into it at init, keeps
-a frozen VGG16 branch out of the optimiser (no Adam moments) and runs one gradient step.
+``config.model.name`` picks the U-Net, the fusion CNN, the VGG16-encoder U-Net or the ResNet
+generator; the task fixes its head (channels, output activation). This module builds it, puts
+pretrained VGG16 weights into it at init, keeps a frozen VGG16 branch out of the optimiser (no
+Adam moments) and runs one gradient step.
 """
 import os
 
@@ -12,11 +14,12 @@ import optax
 from absl import logging
 
 from colorjax import color, metrics, optim, validation
-from colorjax.models import fusion, keras_weights, layers, unet, vgg
+from colorjax.models import fusion, keras_weights, layers, resnet, unet, vgg, vgg_gan
 from colorjax.tasks.inputs import rgb_and_lab
 from colorjax.tasks.state import TrainState
 
-NETWORKS = {'unet': unet, 'fusion': fusion}
+NETWORKS = {'unet': unet, 'fusion': fusion, 'vgg': vgg_gan, 'resnet': resnet}
+VGG_BRANCHES = {'fusion': fusion.VGG_BRANCH, 'vgg': vgg_gan.ENCODER}  # Keras VGG16 weights go here
 
 
 def network_name(config):
@@ -49,11 +52,13 @@ def optimizer(config):
 
 
 def pretrained(config):
-  """{'vgg': VGG16 params} for a fusion network, read on the host from config.model.vgg_weights
-  or the Keras cache; None (with one warning) when neither has the file, or for a U-Net."""
-  if network_name(config) != 'fusion':
+  """{branch: VGG16 params} for a network with a VGG16 branch (fusion, vgg), read on the host
+  from config.model.vgg_weights or the Keras cache; None (with one warning) when neither has the
+  file, or for a network without one."""
+  name = network_name(config)
+  if name not in VGG_BRANCHES:
     return None
-  top = config.model.vgg_features == 'fc2'
+  top = name == 'fusion' and config.model.vgg_features == 'fc2'
   filename = keras_weights.VGG16_TOP if top else keras_weights.VGG16_NOTOP
   try:
     path = keras_weights.find_weights(filename, config.model.vgg_weights,
@@ -64,23 +69,42 @@ def pretrained(config):
     logging.warning('config.model.vgg_weights is empty and %s is not in %s, so the VGG16 branch '
                     'starts from random weights.', filename, keras_weights.cache_dir())
     return None
-  return {fusion.VGG_BRANCH: vgg.load_params(path, include_top=top)}
+  return {VGG_BRANCHES[name]: vgg.load_params(path, include_top=top)}
+
+
+def overlay(params, loaded, setting='config.model.vgg_weights'):
+  """``params`` with every leaf that ``loaded`` has at the same path (a file may hold more
+  layers than the network uses, and the network layers the file lacks) replaced by it."""
+  def take(path, leaf):
+    value = loaded
+    for key in path:
+      value = value.get(key.key) if isinstance(value, dict) else None
+    if value is None:
+      return leaf
+    if value.shape != leaf.shape:
+      where = '/'.join(str(key.key) for key in path)
+      raise validation.UserError(
+          f'{setting} does not fit this network: {where} has shape {tuple(value.shape)} in the '
+          f'file and {tuple(leaf.shape)} here (keep the VGG16 widths to load its weights).')
+    return value.astype(leaf.dtype)
+  return jax.tree_util.tree_map_with_path(take, params)
+
+
+def init_params(rng, model, inputs, weights=None):
+  """(params, batch_stats) of ``model`` for ``inputs`` with ``weights`` overlaid."""
+  params_rng, dropout_rng = jax.random.split(rng)
+  variables = model.init({'params': params_rng, 'dropout': dropout_rng}, inputs, train=False)
+  return overlay(dict(variables['params']), weights or {}), variables.get('batch_stats', {})
 
 
 def init(rng, config, image_shape, model, weights=None):
   """A fresh TrainState of ``model`` for images of ``image_shape`` (H, W); ``weights``
-  ({branch: params}, from ``pretrained``) replace the random params of those branches, layer
-  by layer (a file may hold more layers than the network uses)."""
-  params_rng, dropout_rng, rng = jax.random.split(rng, 3)
-  L = jnp.zeros((1, *image_shape, 1), jnp.float32)
-  variables = model.init({'params': params_rng, 'dropout': dropout_rng}, L, train=False)
-  params = dict(variables['params'])
-  for branch, loaded in (weights or {}).items():
-    params[branch] = {layer: loaded[layer] for layer in params[branch]}
+  ({branch: params}, from ``pretrained``) replace the random params they have."""
+  init_rng, rng = jax.random.split(rng)
+  params, batch_stats = init_params(init_rng, model, jnp.zeros((1, *image_shape, 1)), weights)
   tx = optimizer(config)
-  return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                    batch_stats=variables.get('batch_stats', {}), opt_state=tx.init(params),
-                    rng=rng, model=model, tx=tx, config=config)
+  return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                    opt_state=tx.init(params), rng=rng, model=model, tx=tx, config=config)
 
 
 def train_step(state, L, loss_fn):
@@ -137,13 +161,10 @@ def validate(config, head_fields=()):
       raise validation.ConfigError(
           f'config.model.{field}={given!r} is not allowed; task {config.task!r} sets it to '
           f'{value!r}, so leave it unset.')
-  if name == 'unet':
-    features = build(config).features
-    if not features or any(f < 1 for f in features):
-      raise validation.ConfigError(f'config.model.features={features!r} is not allowed; use '
-                                   'positive channel counts, one per level.')
-  else:
-    _validate_fusion(config)
+  for field, low in (('width', 1), ('blocks', 0)):
+    if validation.get_field(config, f'model.{field}') is not None:
+      validation.check_number(config, f'model.{field}', low=low, integer=True)
+  _validate_network(config, build(config))
   stride = total_stride(config)
   if config.image_size % stride:
     raise validation.ConfigError(
@@ -151,14 +172,21 @@ def validate(config, head_fields=()):
         f'stride of {stride}, so use a multiple of {stride}.')
 
 
-def _validate_fusion(config):
-  validation.check_choice(config, 'model.vgg_features', fusion.VGG_FEATURES)
-  validation.check_choice(config, 'model.vgg_trainable', (False, True))
-  if validation.get_field(config, 'model.fusion_features') is not None:
-    validation.check_number(config, 'model.fusion_features', low=1, integer=True)
-  weights = validation.get_field(config, 'model.vgg_weights')
-  if not isinstance(weights, str) or (weights and not os.path.isfile(weights)):
-    raise validation.ConfigError(
-        f'config.model.vgg_weights={weights!r} is not allowed; use the path of a Keras VGG16 '
-        f'.h5 file ({keras_weights.VGG16_NOTOP}, or {keras_weights.VGG16_TOP} with '
-        "vgg_features='fc2'), or '' for the Keras cache.")
+def _validate_network(config, model):
+  """The fields of the network ``config.model.name`` builds (``model``)."""
+  if isinstance(model, (unet.UNet, vgg_gan.VGGGenerator)):
+    if not model.features or any(f < 1 for f in model.features):
+      raise validation.ConfigError(f'config.model.features={model.features!r} is not allowed; '
+                                   'use positive channel counts, one per level.')
+  if network_name(config) == 'fusion':
+    validation.check_choice(config, 'model.vgg_features', fusion.VGG_FEATURES)
+    validation.check_choice(config, 'model.vgg_trainable', (False, True))
+    if validation.get_field(config, 'model.fusion_features') is not None:
+      validation.check_number(config, 'model.fusion_features', low=1, integer=True)
+  if network_name(config) in VGG_BRANCHES:
+    weights = validation.get_field(config, 'model.vgg_weights')
+    if not isinstance(weights, str) or (weights and not os.path.isfile(weights)):
+      raise validation.ConfigError(
+          f'config.model.vgg_weights={weights!r} is not allowed; use the path of a Keras VGG16 '
+          f'.h5 file ({keras_weights.VGG16_NOTOP}, or {keras_weights.VGG16_TOP} with '
+          "vgg_features='fc2'), or '' for the Keras cache.")

@@ -9,10 +9,12 @@ from flax import struct
 
 
 class TrainState(struct.PyTreeNode):
-  """Step, params and batch stats of every network, optimiser states and the RNG key.
+  """Step, params and batch stats of every network, optimiser states, the RNG key and any other
+  arrays a task carries from step to step (``extra``: CycleGAN's image pools).
 
   ``model``, ``tx`` and ``config`` are static (not saved, not traced): they are rebuilt from
-  the config on resume.
+  the config on resume. A GAN's ``model`` and ``tx`` map each group ('generator',
+  'discriminator') to its networks and its optimiser.
   """
   step: jax.Array
   params: Any
@@ -22,6 +24,7 @@ class TrainState(struct.PyTreeNode):
   model: nn.Module = struct.field(pytree_node=False)
   tx: optax.GradientTransformation = struct.field(pytree_node=False)
   config: ml_collections.FrozenConfigDict = struct.field(pytree_node=False)
+  extra: Any = None
 
   def variables(self):
     return {'params': self.params, 'batch_stats': self.batch_stats}
