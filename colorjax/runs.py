@@ -11,6 +11,7 @@ import jax
 import ml_collections
 
 from colorjax import checkpoint, metrics, parallel, tasks, validation
+from colorjax.tasks import network
 
 CONFIG_FILE = 'config.json'
 INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 0}
@@ -32,6 +33,8 @@ def init_state(task, config, mesh, pretrained=True):
   rng = jax.random.PRNGKey(config.seed)
   shape = (config.image_size, config.image_size)
   weights = task.pretrained(config) if pretrained else None
+  if weights:  # a file that does not fit the network: one sentence before anything compiles
+    network.overlay(jax.eval_shape(lambda r: task.init(r, config, shape), rng).params, weights)
   init = jax.jit(lambda r, w: task.init(r, config, shape, w),
                  out_shardings=parallel.replicated(mesh)).lower(rng, weights)
   # It runs once: on the CPU, XLA's optimisations cost seconds of compiling the random

@@ -135,3 +135,15 @@ def write_image_mix(folder):
   else:
     reasons['forbidden.png'] = 'unreadable'
   return set(good), reasons
+
+
+@pytest.fixture(scope='session')
+def keras_vgg_file(tmp_path_factory):
+  """A Keras VGG16 (no top) with random weights saved as .h5, and the model."""
+  keras = pytest.importorskip('keras')
+  from keras_reference import randomise
+  model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+  randomise(model, 7)
+  path = tmp_path_factory.mktemp('vgg') / 'vgg16_notop.h5'
+  model.save(path)
+  return model, str(path)

@@ -86,18 +86,6 @@ def test_a_trainable_vgg_branch_trains_with_adam_moments():
   assert moments(after.opt_state) == 2 * sizes(before.params)
 
 
-@pytest.fixture(scope='module')
-def keras_vgg_file(tmp_path_factory):
-  """A Keras VGG16 (no top) with random weights saved as .h5, and the model."""
-  keras = pytest.importorskip('keras')
-  from keras_reference import randomise
-  model = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
-  randomise(model, 7)
-  path = tmp_path_factory.mktemp('vgg') / 'vgg16_notop.h5'
-  model.save(path)
-  return model, str(path)
-
-
 def test_vgg16_weights_from_a_keras_file_are_loaded_as_saved_and_train(keras_vgg_file):
   from keras_reference import relative_error, sees_its_input
   keras_model, path = keras_vgg_file

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import losses, parallel, runs, tasks, train, validation
+from colorjax import checkpoint, losses, parallel, runs, tasks, train, validation
 from colorjax.benchmark import synthetic_batch
 from colorjax.models import patchgan
 from colorjax.tasks import cyclegan, gan, image_pool
@@ -185,3 +185,36 @@ def test_each_gan_config_trains_both_networks_and_resumes_exactly(file, tmp_path
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=jax.tree_util.keystr(path))
   if file == 'cyclegan':
     assert int(resumed['extra']['pools']['a']['count']) == config.gan.pool_size
+
+
+def test_the_vgg16_generator_starts_from_keras_vgg16_weights(keras_vgg_file):
+  keras_model, path = keras_vgg_file
+  config = gan_config('vgg_gan', model__vgg_weights=path)
+  config.model.features = None                       # VGG16's own widths
+  state = fresh(config)[1]
+  encoder = state.params['generator']['vgg']
+  loaded = 0
+  for layer in keras_model.layers:
+    if layer.name in encoder:                         # two convs of each block
+      for ours, theirs in zip(('kernel', 'bias'), layer.get_weights()):
+        np.testing.assert_array_equal(encoder[layer.name][ours], theirs)
+      loaded += 1
+  assert loaded == 10
+  config.model.features = (32, 64, 128, 256, 256)
+  with pytest.raises(validation.UserError, match=r'^config.model.vgg_weights does not fit this '
+                     r'network: generator/vgg/block1_conv1/bias has shape \(64,\) in the file and '
+                     r'\(32,\) here \(keep the VGG16 widths to load its weights\).$'):
+    fresh(config)
+
+
+def test_a_regression_run_warm_starts_the_generator_only(tmp_path):
+  regression = gan_config('cgan', task='regression', num_steps=1, checkpoint_every=1,
+                          eval_every=1)
+  trained = jax.device_get(train.train_and_evaluate(regression, str(tmp_path)).params)
+  state = fresh(gan_config('cgan'))[1]
+  warm = checkpoint.load_params(str(tmp_path), state, tasks.get('paired_gan').INIT_FROM_BRANCH)
+  for a, b in zip(jax.tree.leaves(trained), jax.tree.leaves(warm.params['generator'])):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(state.params['discriminator']),
+                  jax.tree.leaves(warm.params['discriminator'])):
+    np.testing.assert_array_equal(a, b)
