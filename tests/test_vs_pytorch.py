@@ -16,6 +16,15 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT))
 from benchmarks import vs_pytorch  # imports without torch
 
+
+def import_torch():
+  """torch, or a skip: not installed, or TensorFlow already loaded in this process (importing
+  torch's compiler stack after TensorFlow aborts the interpreter)."""
+  if 'tensorflow' in sys.modules:
+    pytest.skip('TensorFlow is loaded in this process and importing torch after it aborts; run '
+                'pytest tests/test_vs_pytorch.py on its own')
+  return pytest.importorskip('torch')
+
 HIDE_TORCH = '''
 import runpy, sys
 sys.modules['torch'] = None
@@ -44,7 +53,7 @@ def test_flags_are_checked():
 
 def test_alternates_the_sides_and_quotes_the_ratio_of_medians(monkeypatch, capsys):
   """The harness with both measurements replaced: call order, medians, table and JSON."""
-  pytest.importorskip('torch')
+  import_torch()
   calls = []
   torch_ips = iter([1.0, 4.0, 2.0])                    # median 2
   jax_ips = {'transpose': iter([0.5, 0.1, 0.3]), 'subpixel': iter([1.0, 3.0, 2.0])}
@@ -84,7 +93,7 @@ def test_a_missing_config_is_one_sentence(monkeypatch):
 # With PyTorch: the two sides compute the same things.
 
 def test_torch_lab_matches_colorjax():
-  torch = pytest.importorskip('torch')
+  torch = import_torch()
   from colorjax import color
   rng = np.random.default_rng(0)
   pixels = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
@@ -103,7 +112,7 @@ def test_torch_lab_matches_colorjax():
 def test_same_networks_same_parameter_counts(workload):
   """Every network of a workload, at 256²: colorjax's (by jax.eval_shape of the task's init on
   the config the benchmark runs) against PyTorch's (on the meta device: nothing allocated)."""
-  torch = pytest.importorskip('torch')
+  torch = import_torch()
   import jax
   from colorjax import tasks, validation
   config = vs_pytorch.colorjax_config(workload, 1, 256, 'float32', 'transpose')
@@ -197,7 +206,7 @@ def _input(shape, seed=0):
 
 def test_thin_unet_computes_what_colorjax_computes():
   """The pix2pix U-Net preset at three levels and width 4 on 8² (dropout off, to compare)."""
-  pytest.importorskip('torch')
+  import_torch()
   from colorjax.models import unet
   fields = {**unet.PRESETS['pix2pix'], 'features': (4, 8, 8), 'dropout': 0.0}
   _same_outputs(unet.UNet(**fields, out_channels=2),
@@ -207,7 +216,7 @@ def test_thin_unet_computes_what_colorjax_computes():
 
 @pytest.mark.parametrize('norm,channels', [('batch', 3), ('instance', 1)])
 def test_thin_patchgan_computes_what_colorjax_computes(norm, channels):
-  pytest.importorskip('torch')
+  import_torch()
   patchgan = pytest.importorskip('colorjax.models.patchgan')
   _same_outputs(patchgan.PatchGAN(features=4, n_layers=3, norm=norm),
                 vs_pytorch.torch_patchgan(channels, norm, features=4),
@@ -215,7 +224,7 @@ def test_thin_patchgan_computes_what_colorjax_computes(norm, channels):
 
 
 def test_thin_resnet_generator_computes_what_colorjax_computes():
-  pytest.importorskip('torch')
+  import_torch()
   resnet = pytest.importorskip('colorjax.models.resnet')
   fields = {**resnet.PRESETS['resnet_9blocks'], 'width': 4, 'blocks': 2}
   _same_outputs(resnet.ResnetGenerator(**fields, out_channels=1),
@@ -225,7 +234,7 @@ def test_thin_resnet_generator_computes_what_colorjax_computes():
 def test_torch_cyclegan_step_runs_and_moves_every_network():
   """One PyTorch CycleGAN step at 32² changes the params of all four networks (the U-Net-256
   workloads need 256² and are left to the benchmark)."""
-  torch = pytest.importorskip('torch')
+  torch = import_torch()
   device = torch.device('cpu')
   step, networks = vs_pytorch.torch_workload('cyclegan', device)
   before = {path: [p.detach().clone() for p in net.parameters()] for path, net in networks.items()}
