@@ -100,7 +100,8 @@ def main(argv=None):
   parser.add_argument('--collect', action='store_true', help='only tabulate existing runs')
   args = parser.parse_args(argv)
   grid = [parse_assignment(g, '--grid') for g in args.grid]
-  sets = dict(s.split('=', 1) for s in args.set if parse_assignment(s, '--set'))
+  sets = {field: ','.join(values)   # one value, commas and all: '(4, 8)'
+          for field, values in (parse_assignment(s, '--set') for s in args.set)}
   points = expand(grid)
   root = os.path.abspath(args.workdir)
   if args.print_commands:
