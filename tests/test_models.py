@@ -1,4 +1,5 @@
 """U-Net presets and building blocks."""
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -51,6 +52,26 @@ def test_depth_to_space_against_numpy():
     for j in range(2):
       want[:, i::2, j::2, :] = x[..., (2 * i + j) * 2:(2 * i + j + 1) * 2]
   np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize('shape', [(2, 5, 7, 3), (1, 8, 8, 16)])
+def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
+  """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2)."""
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  ours = layers.ConvTranspose2x(6)
+  theirs = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
+  params = ours.init(jax.random.PRNGKey(0), x)
+  assert jax.tree.all(jax.tree.map(np.array_equal, params, theirs.init(jax.random.PRNGKey(0), x)))
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), (shape[0], 2 * shape[1], 2 * shape[2], 6))
+
+  def grads(module):
+    return jax.grad(lambda v, x: jnp.sum(module.apply(v, x) * cotangent), argnums=(0, 1))(
+        params, x)
+  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-5,
+                             atol=1e-5)
+  for got, want in zip(jax.tree.leaves(grads(ours)), jax.tree.leaves(grads(theirs))):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
 def test_bfloat16_compute_keeps_float32_params_and_output():

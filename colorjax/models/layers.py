@@ -66,11 +66,37 @@ def depth_to_space(x, block=2):
   return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * block, w * block, c // block ** 2)
 
 
+class ConvTranspose2x(nn.Module):
+  """A 4x4 stride-2 'SAME' transposed conv with ``nn.ConvTranspose``'s parameters (a [4, 4, C,
+  F] kernel and a bias, so checkpoints are interchangeable), computed as four 2x2 convs.
+
+  Output pixel (2i + r, 2j + s) only meets the kernel taps of its phase (r, s): rows r and r + 2,
+  columns s and s + 2, over inputs (i - 1, i) for r = 0 and (i, i + 1) for r = 1. Each phase is
+  an ordinary stride-1 conv of the input; the four are interleaved by depth-to-space. Same
+  FLOPs as the transposed conv, but its weight gradient is an ordinary conv's, which XLA's CPU
+  backend computes 10-15x faster than that of ``lax.conv_transpose``.
+  """
+  features: int
+  dtype: jnp.dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (4, 4, x.shape[-1], self.features))
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    pads = {0: (1, 0), 1: (0, 1)}
+    phases = [jax.lax.conv_general_dilated(x, kernel[r::2, s::2], (1, 1), (pads[r], pads[s]),
+                                           dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+              for r in (0, 1) for s in (0, 1)]
+    return depth_to_space(jnp.concatenate(phases, axis=-1)) + bias
+
+
 class Upsample2x(nn.Module):
   """Doubles H and W while mapping to ``features`` channels.
 
-  'transpose': a stride-2 4x4 transposed conv; 'subpixel': a 3x3 conv to 4x the channels then
-  depth-to-space (the same function class, and much faster weight gradients on CPU);
+  'transpose': a stride-2 4x4 transposed conv (``ConvTranspose2x``); 'subpixel': a 3x3 conv to
+  4x the channels then depth-to-space (a superset of the same function class);
   'resize': nearest-neighbour doubling then a 3x3 conv.
   """
   features: int
@@ -80,8 +106,8 @@ class Upsample2x(nn.Module):
   @nn.compact
   def __call__(self, x):
     if self.method == 'transpose':
-      return nn.ConvTranspose(self.features, (4, 4), strides=(2, 2), padding='SAME',
-                              dtype=self.dtype)(x)
+      # Named as the nn.ConvTranspose it replaced, so older checkpoints still load.
+      return ConvTranspose2x(self.features, dtype=self.dtype, name='ConvTranspose_0')(x)
     if self.method == 'subpixel':
       return depth_to_space(nn.Conv(4 * self.features, (3, 3), dtype=self.dtype)(x))
     n, h, w, c = x.shape
