@@ -470,18 +470,10 @@ def colorjax_config(name, batch_size, image_size, compute_dtype, upsample):
   return config
 
 
-@functools.cache
-def _memoised_matmul_peak():
-  """colorjax.benchmark.measure measures the device's matmul peak on every call (seconds of
-  4096² matmuls on a CPU); one figure per dtype is enough for this process."""
-  from colorjax import benchmark
-  benchmark.matmul_peak = functools.cache(benchmark.matmul_peak)
-
-
 def measure_colorjax(config, steps, warmup):
   from colorjax import benchmark
-  _memoised_matmul_peak()
-  return benchmark.measure(config, steps, warmup)
+  config.benchmark.steps, config.benchmark.warmup = steps, warmup
+  return benchmark.measure(config)
 
 
 # ----------------------------------------------------------------------------------------------

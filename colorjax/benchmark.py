@@ -1,14 +1,18 @@
-"""Training-step throughput of any config on synthetic batches made on the device.
+"""Training-step throughput of any config, on synthetic batches made on the device or on the
+real input pipeline (end to end).
 
   colorjax bench --config=configs/unet.py --steps=50
+  colorjax bench --config=configs/unet.py --input=pipeline
   python -m colorjax.main --config=configs/unet.py --workdir=runs/bench --config.mode=benchmark
 
-No tf.data and no TensorFlow: random uint8 batches are generated on the devices, so this runs
-on accelerator machines that have only JAX. Reports compile time, the median and p90 step time,
-images/sec (total and per device), FLOPs per step from XLA's cost analysis, achieved TFLOP/s
-and the utilisation against the device's measured matmul peak in the compute dtype; a table,
-then one JSON line.
+'synthetic' input (the default) needs no tf.data and no TensorFlow: random uint8 batches are
+generated on the devices, so it runs on accelerator machines that have only JAX. 'pipeline'
+reads the config's data as training does and reports how long each step waited for it.
+Reports compile time, the median and p90 step time, images/sec (total and per device), FLOPs
+per step from XLA's cost analysis, achieved TFLOP/s and the utilisation against the device's
+measured matmul peak in the compute dtype; a table, then one JSON line.
 """
+import functools
 import json
 import statistics
 import time
@@ -42,8 +46,10 @@ def _flops(compiled):
   return float(flops) if flops and flops > 0 else None
 
 
+@functools.cache
 def matmul_peak(dtype, size=4096, repeats=5):
-  """Measured FLOP/s of one device on a square matmul in ``dtype`` (the utilisation baseline)."""
+  """Measured FLOP/s of one device on a square matmul in ``dtype`` (the utilisation baseline;
+  measured once per process)."""
   x = jnp.ones((size, size), dtype)
   matmul = jax.jit(lambda a: a @ a)
   matmul(x).block_until_ready()
@@ -55,36 +61,83 @@ def matmul_peak(dtype, size=4096, repeats=5):
   return 2 * size ** 3 / statistics.median(times)
 
 
-def measure(config, steps=20, warmup=3):
-  """{compile_s, step_s_median, step_s_p90, images_per_s, ...} of config's training step."""
+INPUTS = ('synthetic', 'pipeline')
+
+
+def _synthetic_batches(config, mesh):
+  batch = synthetic_batch(config, mesh)
+  while True:
+    yield batch
+
+
+def _pipeline_batches(config, mesh):
+  """Global batches from the training input pipeline, as training reads them (imports
+  TensorFlow)."""
+  from colorjax.data import pipeline
+  batches = pipeline.train_batches(config, parallel.shard_of_data())
+  try:
+    while True:
+      yield parallel.global_batch(next(batches), mesh)
+  finally:
+    batches.close()
+
+
+def validate(config):
+  """The training config and its ``benchmark`` fields, before anything compiles."""
   validation.validate(config)
+  validation.check_number(config, 'benchmark.steps', low=1, integer=True)
+  validation.check_number(config, 'benchmark.warmup', low=0, integer=True)
+  validation.check_choice(config, 'benchmark.input', INPUTS)
+
+
+def measure(config):
+  """{compile_s, step_s_median, step_s_p90, images_per_s, data_wait_s_median, ...} of config's
+  training step over ``config.benchmark.steps`` steps after ``warmup`` untimed ones.
+
+  Each step is timed from asking for its batch to its metrics being ready, so with
+  ``benchmark.input='pipeline'`` the step time includes waiting for the input pipeline (its
+  share is ``data_wait_share``); with 'synthetic' the wait is only handing over a device batch.
+  """
+  validate(config)
   config = validation.frozen(config)
+  steps, warmup = config.benchmark.steps, config.benchmark.warmup
   task, mesh = tasks.get(config.task), parallel.make_mesh()
   state = runs.init_state(task, config, mesh)
-  batch = synthetic_batch(config, mesh)
-  step = train.jitted_train_step(task, config, mesh)
-  start = time.perf_counter()
-  compiled = step.lower(state, batch).compile()
-  compile_s = time.perf_counter() - start
-  for _ in range(warmup):
-    state, metrics = compiled(state, batch)
-  jax.block_until_ready(state)
-  times = []
-  for _ in range(steps):
+  make_batches = (_pipeline_batches if config.benchmark.input == 'pipeline'
+                  else _synthetic_batches)
+  batches = make_batches(config, mesh)
+  try:
+    batch = next(batches)
+    step = train.jitted_train_step(task, config, mesh)
     start = time.perf_counter()
-    state, metrics = compiled(state, batch)
-    jax.block_until_ready(metrics)
-    times.append(time.perf_counter() - start)
+    compiled = step.lower(state, batch).compile()
+    compile_s = time.perf_counter() - start
+    for _ in range(warmup):
+      state, metrics = compiled(state, next(batches))
+    jax.block_until_ready(state)
+    times, waits = [], []
+    for _ in range(steps):
+      start = time.perf_counter()
+      batch = next(batches)
+      waits.append(time.perf_counter() - start)
+      state, metrics = compiled(state, batch)
+      jax.block_until_ready(metrics)
+      times.append(time.perf_counter() - start)
+  finally:
+    batches.close()
   median = statistics.median(times)
   flops = _flops(compiled)
   peak = matmul_peak(jnp.dtype(config.compute_dtype)) * jax.device_count()
   result = {
       'task': config.task, 'model': config.model.get('preset'),
       'device': jax.devices()[0].device_kind, 'devices': jax.device_count(),
-      'batch_size': config.batch_size,
+      'batch_size': config.batch_size, 'input': config.benchmark.input,
       'image_size': config.image_size, 'compute_dtype': config.compute_dtype,
       'compile_s': compile_s, 'step_s_median': median,
       'step_s_p90': float(np.percentile(times, 90)), 'steps': steps,
+      'data_wait_s_median': statistics.median(waits),
+      'data_wait_s_p90': float(np.percentile(waits, 90)),
+      'data_wait_share': sum(waits) / sum(times),
       'images_per_s': config.batch_size / median,
       'images_per_s_per_device': config.batch_size / median / jax.device_count(),
       'flops_per_step': flops, 'tflops_per_s': flops / median / 1e12 if flops else None,
@@ -96,12 +149,16 @@ def measure(config, steps=20, warmup=3):
 def table(result):
   rows = [('device', f"{result['devices']} × {result['device']}"),
           ('workload', f"{result['task']} {result['model']} {result['image_size']}², batch "
-                       f"{result['batch_size']}, {result['compute_dtype']}"),
+                       f"{result['batch_size']}, {result['compute_dtype']}, "
+                       f"{result['input']} input"),
           ('compile', f"{result['compile_s']:.1f} s"),
           ('step time', f"median {1e3 * result['step_s_median']:.1f} ms, p90 "
                         f"{1e3 * result['step_s_p90']:.1f} ms over {result['steps']} steps"),
           ('images/sec', f"{result['images_per_s']:.1f} ({result['images_per_s_per_device']:.1f}"
-                         ' per device)')]
+                         ' per device)'),
+          ('data wait', f"median {1e3 * result['data_wait_s_median']:.1f} ms, p90 "
+                        f"{1e3 * result['data_wait_s_p90']:.1f} ms, "
+                        f"{100 * result['data_wait_share']:.1f}% of the step time")]
   if result['flops_per_step']:
     rows += [('FLOPs/step', f"{result['flops_per_step'] / 1e9:.2f} G"),
              ('achieved', f"{result['tflops_per_s']:.3f} TFLOP/s = "
@@ -110,8 +167,8 @@ def table(result):
   return '\n'.join(f'{name:>11}: {value}' for name, value in rows)
 
 
-def report(config, steps, warmup):
-  result = measure(config, steps, warmup)
+def report(config):
+  result = measure(config)
   print(table(result))
   print(json.dumps(result))
   return result

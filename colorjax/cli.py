@@ -22,7 +22,7 @@ COMMANDS = {
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),
     'bench': ('colorjax.bench', 'training-step time, images/sec, FLOPs and utilisation on '
-              'synthetic batches (JAX only)'),
+              'synthetic device batches (JAX only) or the real input pipeline'),
     'bench-data': ('colorjax.data.benchmark',
                    'input-pipeline images/sec next to the raw TensorFlow JPEG decode rate'),
 }

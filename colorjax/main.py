@@ -35,7 +35,7 @@ def main(argv):
     validation.validate(config)
     if config.mode == 'benchmark':
       from colorjax import benchmark
-      benchmark.report(config, steps=20, warmup=3)
+      benchmark.report(config)
     elif config.mode == 'eval':
       report = evaluation.measure(runs.load(_WORKDIR.value, config=config))
       evaluation.write(report, f'{_WORKDIR.value}/eval')

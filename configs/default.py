@@ -28,6 +28,11 @@ def get_config():
   config.skip_nonfinite = False      # non-finite step: skip its update and count it (False: stop)
   config.profile_steps = (0, 0)      # (first step, count): jax.profiler trace into WORKDIR/profile
 
+  config.benchmark = benchmark = ml_collections.ConfigDict()   # mode='benchmark', colorjax bench
+  benchmark.steps = 20               # timed steps
+  benchmark.warmup = 3               # untimed steps after compiling
+  benchmark.input = 'synthetic'      # 'synthetic' (device batches, no TensorFlow) or 'pipeline'
+
   config.optim = optim = ml_collections.ConfigDict()
   optim.lr = 2e-4                    # peak learning rate
   optim.b1 = 0.9                     # Adam beta1
