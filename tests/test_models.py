@@ -74,6 +74,30 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('kernel, padding, channels, features', [
+    (7, 'VALID', 8, 2), (4, 'SAME', 6, 1), (1, 'SAME', 5, 3), (3, ((2, 0), (1, 3)), 4, 4),
+    (3, 'SAME', 4, 5)])
+def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, features):
+  """Outputs and gradients of nn.Conv; the weight gradient is the one-matmul form on the CPU
+  for up to FEW_CHANNELS outputs, and nn.Conv's own beyond."""
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 11, 9, channels))
+  ours = layers.OutputConv(features, (kernel, kernel), padding=padding)
+  theirs = nn.Conv(features, (kernel, kernel), padding=padding)
+  params = ours.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  y = theirs.apply(params, x)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), y.shape)
+
+  def loss(module):
+    return lambda v, x: jnp.sum(module.apply(v, x) * cotangent)
+  custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
+  assert custom == (features <= layers.FEW_CHANNELS)
+  np.testing.assert_allclose(ours.apply(params, x), y, rtol=1e-5, atol=1e-5)
+  for got, want in zip(jax.tree.leaves(jax.grad(loss(ours), argnums=(0, 1))(params, x)),
+                       jax.tree.leaves(jax.grad(loss(theirs), argnums=(0, 1))(params, x))):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_bfloat16_compute_keeps_float32_params_and_output():
   model = unet.UNet(features=(4, 8), dtype=jnp.bfloat16)
   L = jnp.zeros((1, 16, 16, 1))

@@ -84,7 +84,7 @@ class Fusion(nn.Module):
         x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
       else:
         x = layers.conv_norm_act(x, features, **block)
-    x = nn.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
+    x = layers.OutputConv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
     if x.shape[1:3] != L.shape[1:3]:
       x = jax.image.resize(x, L.shape[:3] + x.shape[-1:], 'bilinear')
     x = layers.output_activation(x, self.output_activation)

@@ -33,7 +33,7 @@ class PatchGAN(nn.Module):
       if use_norm:
         x = layers.norm(self.norm, train, self.dtype)(x)
       x = act(x)
-    return nn.Conv(1, (4, 4), padding=pad, dtype=self.dtype)(x).astype(jnp.float32)
+    return layers.OutputConv(1, (4, 4), padding=pad, dtype=self.dtype)(x).astype(jnp.float32)
 
 
 def receptive_field(n_layers):

@@ -56,8 +56,8 @@ class ResnetGenerator(nn.Module):
     for level in reversed(range(DOWNSAMPLINGS)):
       x = layers.Upsample2x(self.width * 2 ** level, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
-    x = nn.Conv(self.out_channels, (7, 7), padding='VALID',
-                dtype=self.dtype)(reflect_pad(x, 3)).astype(jnp.float32)
+    x = layers.OutputConv(self.out_channels, (7, 7), padding='VALID',
+                          dtype=self.dtype)(reflect_pad(x, 3)).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([inputs.astype(jnp.float32), x], axis=-1) if self.join_l else x
 

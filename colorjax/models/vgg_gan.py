@@ -65,7 +65,7 @@ class VGGGenerator(nn.Module):
       for _ in range(self.convs_per_block):
         x = layers.conv_norm_act(x, width, norm_kind=self.norm, act=nn.relu, train=train,
                                  dtype=self.dtype)
-    x = nn.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
+    x = layers.OutputConv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
