@@ -25,7 +25,7 @@ def gan_config(file, **overrides):
   config.image_size = 64 if config.gan.discriminator == 'vgg' else 32
   config.batch_size = 2
   config.model.features = (4, 8) if file == 'cgan' else (4, 4, 8, 8, 8)
-  config.model.width, config.model.blocks = 4, 1
+  config.model.width, config.model.blocks, config.model.convs_per_block = 4, 1, 1
   config.gan.d_features, config.gan.d_head = 4, (8,)
   config.gan.pool_size = 3
   for field, value in overrides.items():
@@ -190,7 +190,8 @@ def test_each_gan_config_trains_both_networks_and_resumes_exactly(file, tmp_path
 def test_the_vgg16_generator_starts_from_keras_vgg16_weights(keras_vgg_file):
   keras_model, path = keras_vgg_file
   config = gan_config('vgg_gan', model__vgg_weights=path)
-  config.model.features = None                       # VGG16's own widths
+  config.model.features = None                       # VGG16's own widths and depth
+  config.model.convs_per_block = None
   state = fresh(config)[1]
   encoder = state.params['generator']['vgg']
   loaded = 0

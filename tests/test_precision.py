@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import tasks, validation
+from colorjax import parallel, runs, tasks, validation
 from conftest import ROOT, colour_image
 
 # (config file, its variant, the training metric that must fall: the whole loss, or a GAN's
@@ -40,7 +40,7 @@ def tiny(file, variant, dtype):
 
 def train_steps(config, batch, steps, tracked):
   task = tasks.get(config.task)
-  state = task.init(jax.random.PRNGKey(0), config, (config.image_size,) * 2)
+  state = runs.init_state(task, config, parallel.make_mesh())
   step = jax.jit(task.train_step)
   values = []
   for _ in range(steps):

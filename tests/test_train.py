@@ -77,9 +77,10 @@ def test_one_and_eight_devices_reach_the_same_params(tmp_path):
     np.testing.assert_allclose(one[name], eight[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-@pytest.mark.parametrize('task', ['regression', 'classification'])
-def test_resume_continues_exactly(task, tmp_path):
-  schedule = ('optim.schedule="cosine"', 'optim.warmup_steps=2', f'task="{task}"')
+def test_resume_continues_exactly(tmp_path):
+  """Regression here; the resume is task-agnostic, and test_gan resumes the GAN tasks' nested
+  states and image pools."""
+  schedule = ('optim.schedule="cosine"', 'optim.warmup_steps=2')
   straight = run_training(tmp_path / 'straight', 4, *schedule)
   run_training(tmp_path / 'resumed', 2, *schedule, 'checkpoint_every=2')
   resumed = run_training(tmp_path / 'resumed', 4, *schedule, 'checkpoint_every=2')
@@ -197,9 +198,9 @@ def test_demo_unet_beats_the_no_colour_baseline_on_held_out_crops(tmp_path):
   steps so that it fits the test budget; make demo itself reaches a lower error."""
   config = _variant('unet', 'demo')
   config.image_size = 32
-  config.num_steps = 400
+  config.num_steps = 250
   config.loss.switch_step = 0
-  config.eval_every = config.checkpoint_every = 400
+  config.eval_every = config.checkpoint_every = 250
   train.train_and_evaluate(config, str(tmp_path))
   final = [r for r in read_jsonl(tmp_path) if 'eval/ab_error' in r][-1]
   assert final['eval/ab_error'] < 0.9 * final['eval/ab_error_gray'], final
