@@ -98,6 +98,26 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('kernel, shape', [(3, (2, 9, 12, 5)), (7, (1, 10, 8, 3)),
+                                           (7, (1, 4, 5, 2))])
+def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, shape):
+  """Outputs and gradients of jnp.pad(mode='reflect') then a VALID nn.Conv, same params."""
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  pad = kernel // 2
+  ours = nn.Conv(4, (kernel, kernel), padding=((pad, pad), (pad, pad)),
+                 conv_general_dilated=layers.reflect_padded_conv)
+  theirs = nn.Conv(4, (kernel, kernel), padding='VALID')
+  params = ours.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), shape[:3] + (4,))
+  padded = lambda v, x: theirs.apply(v, layers.reflect_pad(x, pad))
+  np.testing.assert_allclose(ours.apply(params, x), padded(params, x), rtol=1e-5, atol=1e-5)
+  grads = [jax.grad(lambda v, x: jnp.sum(f(v, x) * cotangent), argnums=(0, 1))(params, x)
+           for f in (ours.apply, padded)]
+  for got, want in zip(*map(jax.tree.leaves, grads)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 def test_bfloat16_compute_keeps_float32_params_and_output():
   model = unet.UNet(features=(4, 8), dtype=jnp.bfloat16)
   L = jnp.zeros((1, 16, 16, 1))

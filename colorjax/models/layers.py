@@ -96,6 +96,43 @@ _few_outputs_conv.defvjp(_few_outputs_forward, _few_outputs_backward)
 OutputConv = functools.partial(nn.Conv, conv_general_dilated=conv_general_dilated)
 
 
+def reflect_pad(x, pixels):
+  return jnp.pad(x, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)), mode='reflect')
+
+
+def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=None, **kwargs):
+  """An ``nn.Conv`` ``conv_general_dilated`` that reads its ((p, p), (p, p)) ``padding`` (odd
+  k x k kernel, p = k // 2, stride 1) as reflection padding.
+
+  On the CPU: the zero-padded conv, plus the convs of what reflection adds (the frame) on the
+  four border strips it reaches. XLA:CPU runs a conv over a pre-padded input 1.4-2x slower
+  (fwd+bwd) than one that pads inside the conv. Elsewhere: pad, then a VALID conv.
+  """
+  p = rhs.shape[0] // 2
+  if (tuple(window_strides) != (1, 1) or rhs.shape[0] != rhs.shape[1] or rhs.shape[0] % 2 == 0
+      or tuple(map(tuple, padding)) != ((p, p), (p, p)) or set(kwargs) - {'lhs_dilation',
+      'rhs_dilation', 'feature_group_count', 'precision'}):
+    raise ValueError('reflect_padded_conv takes a stride-1 odd square kernel with k // 2 '
+                     'padding on each side.')
+  conv = functools.partial(jax.lax.conv_general_dilated, rhs=rhs, window_strides=(1, 1),
+                           dimension_numbers=dimension_numbers,
+                           precision=kwargs.get('precision'))
+  if jax.default_backend() != 'cpu':
+    return conv(reflect_pad(lhs, p), padding='VALID')
+  h, w = lhs.shape[1:3]
+  frame = reflect_pad(lhs, p) - jnp.pad(lhs, ((0, 0), (p, p), (p, p), (0, 0)))
+
+  def strip(part, rows, cols):
+    """The conv of one part of the frame, zero-padded to the p rows or columns it reaches."""
+    return conv(jnp.pad(part, ((0, 0), rows, cols, (0, 0))), padding='VALID')
+  middle = frame[:, p:h + p]                  # the side columns, corners excluded
+  y = conv(lhs, padding=padding)
+  y = y.at[:, :p].add(strip(frame[:, :p], (0, 2 * p), (0, 0)))
+  y = y.at[:, h - p:].add(strip(frame[:, h + p:], (2 * p, 0), (0, 0)))
+  y = y.at[:, :, :p].add(strip(middle[:, :, :p], (p, p), (0, 2 * p)))
+  return y.at[:, :, w - p:].add(strip(middle[:, :, w + p:], (p, p), (2 * p, 0)))
+
+
 def output_activation(x, kind):
   """'tanh' (about [-1, 1]), 'sigmoid' ([0, 1]) or 'none' (logits)."""
   if kind == 'tanh':

@@ -6,6 +6,7 @@ reflection-padded 7x7 conv to the output channels; each conv but the last is fol
 norm (instance norm by default) and ReLU.
 """
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from colorjax.models import layers
@@ -19,10 +20,6 @@ PRESETS = {
 DOWNSAMPLINGS = 2
 
 
-def reflect_pad(x, pixels):
-  return jnp.pad(x, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)), mode='reflect')
-
-
 class ResnetGenerator(nn.Module):
   """Images [N, H, W, C] -> ``out_channels`` maps, or [x, those] with ``join_l``."""
   width: int = 64                  # channels of the first conv (x2, x4 after each downsampling)
@@ -34,30 +31,30 @@ class ResnetGenerator(nn.Module):
   join_l: bool = False
   dtype: jnp.dtype = jnp.float32
 
-  def _conv(self, x, features, kernel, train, strides=1, reflect=0, act=True):
-    if reflect:
-      x = reflect_pad(x, reflect)
-    padding = 'VALID' if reflect else ((1, 1), (1, 1))
-    x = nn.Conv(features, (kernel, kernel), strides=(strides, strides), padding=padding,
-                use_bias=self.norm == 'none', dtype=self.dtype)(x)
+  def _conv(self, x, features, kernel, train, strides=1, reflect=False, act=True):
+    pad = kernel // 2
+    conv = layers.reflect_padded_conv if reflect else jax.lax.conv_general_dilated
+    x = nn.Conv(features, (kernel, kernel), strides=(strides, strides),
+                padding=((pad, pad), (pad, pad)), use_bias=self.norm == 'none',
+                dtype=self.dtype, conv_general_dilated=conv)(x)
     x = layers.norm(self.norm, train, self.dtype)(x)
     return nn.relu(x) if act else x
 
   @nn.compact
   def __call__(self, x, train=False):
     inputs = x
-    x = self._conv(x.astype(self.dtype), self.width, 7, train, reflect=3)
+    x = self._conv(x.astype(self.dtype), self.width, 7, train, reflect=True)
     for level in range(1, DOWNSAMPLINGS + 1):
       x = self._conv(x, self.width * 2 ** level, 3, train, strides=2)
     width = self.width * 2 ** DOWNSAMPLINGS
     for _ in range(self.blocks):
-      y = self._conv(x, width, 3, train, reflect=1)
-      x = x + self._conv(y, width, 3, train, reflect=1, act=False)
+      y = self._conv(x, width, 3, train, reflect=True)
+      x = x + self._conv(y, width, 3, train, reflect=True, act=False)
     for level in reversed(range(DOWNSAMPLINGS)):
       x = layers.Upsample2x(self.width * 2 ** level, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
     x = layers.OutputConv(self.out_channels, (7, 7), padding='VALID',
-                          dtype=self.dtype)(reflect_pad(x, 3)).astype(jnp.float32)
+                          dtype=self.dtype)(layers.reflect_pad(x, 3)).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([inputs.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
