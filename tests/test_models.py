@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax.models import layers, unet
+from colorjax.models import convs, layers, unet
 
 
 def shapes(model, size, batch=2):
@@ -46,7 +46,7 @@ def test_every_variant_runs_and_respects_its_output_range(upsample, norm):
 
 def test_depth_to_space_against_numpy():
   x = np.arange(2 * 3 * 4 * 8).reshape(2, 3, 4, 8).astype(np.float32)
-  got = np.asarray(layers.depth_to_space(jnp.asarray(x)))
+  got = np.asarray(convs.depth_to_space(jnp.asarray(x)))
   want = np.zeros((2, 6, 8, 2), np.float32)
   for i in range(2):
     for j in range(2):
@@ -58,7 +58,7 @@ def test_depth_to_space_against_numpy():
 def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
   """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2)."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
-  ours = layers.ConvTranspose2x(6)
+  ours = convs.ConvTranspose2x(6)
   theirs = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
   params = ours.init(jax.random.PRNGKey(0), x)
   assert jax.tree.all(jax.tree.map(np.array_equal, params, theirs.init(jax.random.PRNGKey(0), x)))
@@ -81,7 +81,7 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
   """Outputs and gradients of nn.Conv; the weight gradient is the one-matmul form on the CPU
   for up to FEW_CHANNELS outputs, and nn.Conv's own beyond."""
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 11, 9, channels))
-  ours = layers.OutputConv(features, (kernel, kernel), padding=padding)
+  ours = convs.OutputConv(features, (kernel, kernel), padding=padding)
   theirs = nn.Conv(features, (kernel, kernel), padding=padding)
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
@@ -91,7 +91,7 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
   def loss(module):
     return lambda v, x: jnp.sum(module.apply(v, x) * cotangent)
   custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
-  assert custom == (features <= layers.FEW_CHANNELS)
+  assert custom == (features <= convs.FEW_CHANNELS)
   np.testing.assert_allclose(ours.apply(params, x), y, rtol=1e-5, atol=1e-5)
   for got, want in zip(jax.tree.leaves(jax.grad(loss(ours), argnums=(0, 1))(params, x)),
                        jax.tree.leaves(jax.grad(loss(theirs), argnums=(0, 1))(params, x))):
@@ -105,12 +105,12 @@ def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, sh
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   pad = kernel // 2
   ours = nn.Conv(4, (kernel, kernel), padding=((pad, pad), (pad, pad)),
-                 conv_general_dilated=layers.reflect_padded_conv)
+                 conv_general_dilated=convs.reflect_padded_conv)
   theirs = nn.Conv(4, (kernel, kernel), padding='VALID')
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), shape[:3] + (4,))
-  padded = lambda v, x: theirs.apply(v, layers.reflect_pad(x, pad))
+  padded = lambda v, x: theirs.apply(v, convs.reflect_pad(x, pad))
   np.testing.assert_allclose(ours.apply(params, x), padded(params, x), rtol=1e-5, atol=1e-5)
   grads = [jax.grad(lambda v, x: jnp.sum(f(v, x) * cotangent), argnums=(0, 1))(params, x)
            for f in (ours.apply, padded)]

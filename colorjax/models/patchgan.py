@@ -7,7 +7,7 @@ output logit sees a 70x70 patch of the input.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from colorjax.models import layers
+from colorjax.models import convs, layers
 
 MAX_WIDTH_MULTIPLE = 8
 
@@ -33,7 +33,7 @@ class PatchGAN(nn.Module):
       if use_norm:
         x = layers.norm(self.norm, train, self.dtype)(x)
       x = act(x)
-    return layers.OutputConv(1, (4, 4), padding=pad, dtype=self.dtype)(x).astype(jnp.float32)
+    return convs.OutputConv(1, (4, 4), padding=pad, dtype=self.dtype)(x).astype(jnp.float32)
 
 
 def receptive_field(n_layers):

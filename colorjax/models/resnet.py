@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax.models import layers
+from colorjax.models import convs, layers
 
 PRESETS = {
     'resnet_9blocks': dict(width=64, blocks=9, norm='instance', upsample='transpose',
@@ -33,7 +33,7 @@ class ResnetGenerator(nn.Module):
 
   def _conv(self, x, features, kernel, train, strides=1, reflect=False, act=True):
     pad = kernel // 2
-    conv = layers.reflect_padded_conv if reflect else jax.lax.conv_general_dilated
+    conv = convs.reflect_padded_conv if reflect else jax.lax.conv_general_dilated
     x = nn.Conv(features, (kernel, kernel), strides=(strides, strides),
                 padding=((pad, pad), (pad, pad)), use_bias=self.norm == 'none',
                 dtype=self.dtype, conv_general_dilated=conv)(x)
@@ -53,8 +53,8 @@ class ResnetGenerator(nn.Module):
     for level in reversed(range(DOWNSAMPLINGS)):
       x = layers.Upsample2x(self.width * 2 ** level, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
-    x = layers.OutputConv(self.out_channels, (7, 7), padding='VALID',
-                          dtype=self.dtype)(layers.reflect_pad(x, 3)).astype(jnp.float32)
+    x = convs.OutputConv(self.out_channels, (7, 7), padding='VALID',
+                          dtype=self.dtype)(convs.reflect_pad(x, 3)).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([inputs.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
