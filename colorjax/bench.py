@@ -15,8 +15,9 @@ _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config fil
 _STEPS = flags.DEFINE_integer('steps', None, 'Timed steps (default: config.benchmark.steps).')
 _WARMUP = flags.DEFINE_integer('warmup', None, 'Untimed steps after compilation (default: '
                                'config.benchmark.warmup).')
-_INPUT = flags.DEFINE_enum('input', None, benchmark.INPUTS, "Batches: 'synthetic' on the "
-                           "devices or the real input 'pipeline' (default: config.benchmark.input).")
+_INPUT = flags.DEFINE_enum('input', None, benchmark.INPUTS,
+                           "Batches: 'synthetic' on the devices or the real input 'pipeline' "
+                           '(default: config.benchmark.input).')
 flags.mark_flags_as_required(['config'])
 
 

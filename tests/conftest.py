@@ -18,11 +18,12 @@ import pytest
 from PIL import Image
 
 
-def load_config(name='default'):
+def load_config(name='default', variant=''):
+  """configs/NAME.py's config, or its VARIANT (as in --config=configs/NAME.py:VARIANT)."""
   spec = importlib.util.spec_from_file_location(name, ROOT / 'configs' / f'{name}.py')
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config()
+  return module.get_config(variant) if variant else module.get_config()
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The GAN families: objectives against float64 references, the image pool, the cycle terms,
 that each network group is updated alone, and each GAN config training end to end."""
-import importlib.util
 import json
 import shutil
 
@@ -13,15 +12,12 @@ from colorjax import checkpoint, losses, parallel, runs, tasks, train, validatio
 from colorjax.benchmark import synthetic_batch
 from colorjax.models import patchgan
 from colorjax.tasks import cyclegan, gan, image_pool
-from conftest import ROOT
+from conftest import load_config
 
 
 def gan_config(file, **overrides):
   """configs/FILE.py:demo at test size: 32² (64² for the VGG discriminator), batch 2."""
-  spec = importlib.util.spec_from_file_location(file, ROOT / 'configs' / f'{file}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config('demo')
+  config = load_config(file, 'demo')
   config.image_size = 64 if config.gan.discriminator == 'vgg' else 32
   config.batch_size = 2
   config.model.features = (4, 8) if file == 'cgan' else (4, 4, 8, 8, 8)

@@ -1,15 +1,13 @@
 """compute_dtype='bfloat16' for every model family: bf16 convolutions and activations, float32
 params, batch statistics, optimiser state and losses; the first step stays close to float32 and
 training still lowers the loss."""
-import importlib.util
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from colorjax import parallel, runs, tasks, validation
-from conftest import ROOT, colour_image
+from conftest import colour_image, load_config
 
 # (config file, its variant, the training metric that must fall: the whole loss, or a GAN's
 # reconstruction terms, which fall within a few steps while the adversarial ones need not)
@@ -19,10 +17,7 @@ FAMILIES = [('default', '', ('loss',)), ('fusion', 'demo', ('loss',)),
 
 
 def tiny(file, variant, dtype):
-  spec = importlib.util.spec_from_file_location(file, ROOT / 'configs' / f'{file}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(variant) if variant else module.get_config()
+  config = load_config(file, variant)
   config.image_size, config.batch_size = 32, 4
   config.compute_dtype = dtype
   config.optim.schedule = 'constant'

@@ -53,20 +53,12 @@ def wait_for_logged_steps(process, workdir, steps, timeout=300):
 @pytest.mark.parametrize('name', ['default', 'unet', 'unet:demo', 'fusion', 'classify'])
 def test_one_step_of_every_config(name, tmp_path):
   file, _, variant = name.partition(':')
-  config = tiny(load_config(file) if not variant else _variant(file, variant))
+  config = tiny(load_config(file, variant))
   train.train_and_evaluate(config, str(tmp_path))
   assert os.path.isdir(tmp_path / 'checkpoints' / '1' / 'state')
   records = read_jsonl(tmp_path)
   assert any('train/loss' in r for r in records) and any('eval/ab_error' in r for r in records)
   assert os.path.isfile(tmp_path / 'samples' / 'step_000001.png')
-
-
-def _variant(file, variant):
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(file, ROOT / 'configs' / f'{file}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(variant)
 
 
 def test_one_and_eight_devices_reach_the_same_params(tmp_path):
@@ -196,7 +188,7 @@ def test_bad_training_config_names_the_field(field, value, message):
 def test_demo_unet_beats_the_no_colour_baseline_on_held_out_crops(tmp_path):
   """The demo network and data (held-out strips of the sample photos), at 32² and fewer
   steps so that it fits the test budget; make demo itself reaches a lower error."""
-  config = _variant('unet', 'demo')
+  config = load_config('unet', 'demo')
   config.image_size = 32
   config.num_steps = 250
   config.loss.switch_step = 0

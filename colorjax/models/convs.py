@@ -20,21 +20,23 @@ FEW_CHANNELS = 4
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
-def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None,
-                         rhs_dilation=None, dimension_numbers=None, feature_group_count=1,
-                         **kwargs):
+def _plain(window_strides, options):
+  """Stride 1, no dilation and no grouping, in ``lax.conv_general_dilated``'s arguments."""
+  return tuple(window_strides) == (1, 1) and all(
+      options.get(name) in (None, 1, (1, 1), [1, 1])
+      for name in ('lhs_dilation', 'rhs_dilation', 'feature_group_count', 'batch_group_count'))
+
+
+def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=None, **kwargs):
   """``lax.conv_general_dilated``, except a plain stride-1 NHWC conv to at most FEW_CHANNELS
   outputs on the CPU, whose weight gradient XLA:CPU computes as a whole-image correlation
   (700 ms for a 7x7 64->2 conv at 256², 15 ms forward): that one gets ``_few_outputs_conv``."""
   few_outputs = (jax.default_backend() == 'cpu' and rhs.shape[-1] <= FEW_CHANNELS
-           and tuple(window_strides) == (1, 1) and feature_group_count == 1
-           and all(d in (None, (1, 1), [1, 1]) for d in (lhs_dilation, rhs_dilation))
-           and dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
-           and kwargs.get('batch_group_count', 1) == 1)
+                 and _plain(window_strides, kwargs) and dimension_numbers
+                 == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
   if not few_outputs:
-    return jax.lax.conv_general_dilated(
-        lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation, dimension_numbers,
-        feature_group_count, **kwargs)
+    return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding,
+                                        dimension_numbers=dimension_numbers, **kwargs)
   if isinstance(padding, str):
     padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
   return _few_outputs_conv(lhs, rhs, tuple(map(tuple, padding)), kwargs.get('precision'))
@@ -90,10 +92,8 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
   (fwd+bwd) than one that pads inside the conv. Elsewhere: pad, then a VALID conv.
   """
   p = rhs.shape[0] // 2
-  trivial = all(kwargs.get(name) in (None, 1, (1, 1)) for name in
-                ('lhs_dilation', 'rhs_dilation', 'feature_group_count', 'batch_group_count'))
-  if (tuple(window_strides) != (1, 1) or rhs.shape[0] != rhs.shape[1] or rhs.shape[0] % 2 == 0
-      or tuple(map(tuple, padding)) != ((p, p), (p, p)) or not trivial):
+  if (not _plain(window_strides, kwargs) or rhs.shape[0] != rhs.shape[1] or rhs.shape[0] % 2 == 0
+      or tuple(map(tuple, padding)) != ((p, p), (p, p))):
     raise ValueError('reflect_padded_conv takes a stride-1 odd square kernel with k // 2 '
                      'padding on each side.')
   conv = functools.partial(jax.lax.conv_general_dilated, rhs=rhs, window_strides=(1, 1),
@@ -136,6 +136,6 @@ class ConvTranspose2x(nn.Module):
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
     pads = {0: (1, 0), 1: (0, 1)}
     phases = [jax.lax.conv_general_dilated(x, kernel[r::2, s::2], (1, 1), (pads[r], pads[s]),
-                                           dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+                                           dimension_numbers=_NHWC)
               for r in (0, 1) for s in (0, 1)]
     return depth_to_space(jnp.concatenate(phases, axis=-1)) + bias

@@ -65,8 +65,8 @@ def _tuples(value):
 class Upsample2x(nn.Module):
   """Doubles H and W while mapping to ``features`` channels.
 
-  'transpose': a stride-2 4x4 transposed conv (``convs.ConvTranspose2x``); 'subpixel': a 3x3 conv to
-  4x the channels then depth-to-space (a superset of the same function class);
+  'transpose': a stride-2 4x4 transposed conv (``convs.ConvTranspose2x``); 'subpixel': a 3x3
+  conv to 4x the channels then depth-to-space (a superset of the same function class);
   'resize': nearest-neighbour doubling then a 3x3 conv.
   """
   features: int
