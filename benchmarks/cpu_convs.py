@@ -38,7 +38,7 @@ def _layers():
   return [('transposed 4x4/2 128->64 at 128²', (128, 128, 128), *transposed(64)),
           ('transposed 4x4/2 1024->256 at 16²', (16, 16, 1024), *transposed(256)),
           ('output head 7x7 64->2 at 256², SAME', (256, 256, 64), *head(2, 7, 'SAME')),
-          ('output head 7x7 64->2 at 256², VALID', (262, 262, 64), *head(2, 7, 'VALID')),
+          ('reflection output head 7x7 64->2 at 256²', (256, 256, 64), *reflected(2, 7)),
           ('reflection 3x3 256->256 at 64²', (64, 64, 256), *reflected(256, 3)),
           ('reflection 7x7 3->64 at 256²', (256, 256, 3), *reflected(64, 7))]
 

@@ -98,19 +98,22 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('kernel, shape', [(3, (2, 9, 12, 5)), (7, (1, 10, 8, 3)),
-                                           (7, (1, 4, 5, 2))])
-def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, shape):
-  """Outputs and gradients of jnp.pad(mode='reflect') then a VALID nn.Conv, same params."""
+@pytest.mark.parametrize('kernel, shape, features', [(3, (2, 9, 12, 5), 8), (7, (1, 10, 8, 3), 2),
+                                                     (7, (1, 4, 5, 2), 4)])
+def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, shape, features):
+  """Outputs and gradients of jnp.pad(mode='reflect') then a VALID nn.Conv, same params; with
+  few outputs (an output head), its convs take the one-matmul weight gradient."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   pad = kernel // 2
-  ours = nn.Conv(4, (kernel, kernel), padding=((pad, pad), (pad, pad)),
+  ours = nn.Conv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
                  conv_general_dilated=convs.reflect_padded_conv)
-  theirs = nn.Conv(4, (kernel, kernel), padding='VALID')
+  theirs = nn.Conv(features, (kernel, kernel), padding='VALID')
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
-  cotangent = jax.random.normal(jax.random.PRNGKey(3), shape[:3] + (4,))
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), shape[:3] + (features,))
   padded = lambda v, x: theirs.apply(v, convs.reflect_pad(x, pad))
+  custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
+  assert custom == (features <= convs.FEW_CHANNELS)
   np.testing.assert_allclose(ours.apply(params, x), padded(params, x), rtol=1e-5, atol=1e-5)
   grads = [jax.grad(lambda v, x: jnp.sum(f(v, x) * cotangent), argnums=(0, 1))(params, x)
            for f in (ours.apply, padded)]

@@ -89,14 +89,16 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
 
   On the CPU: the zero-padded conv, plus the convs of what reflection adds (the frame) on the
   four border strips it reaches. XLA:CPU runs a conv over a pre-padded input 1.4-2x slower
-  (fwd+bwd) than one that pads inside the conv. Elsewhere: pad, then a VALID conv.
+  (fwd+bwd) than one that pads inside the conv, and 20x slower forward for a 7x7 conv to few
+  outputs. Each of these convs goes through ``conv_general_dilated`` above, so a head to few
+  outputs also gets its one-matmul weight gradient. Elsewhere: pad, then a VALID conv.
   """
   p = rhs.shape[0] // 2
   if (not _plain(window_strides, kwargs) or rhs.shape[0] != rhs.shape[1] or rhs.shape[0] % 2 == 0
       or tuple(map(tuple, padding)) != ((p, p), (p, p))):
     raise ValueError('reflect_padded_conv takes a stride-1 odd square kernel with k // 2 '
                      'padding on each side.')
-  conv = functools.partial(jax.lax.conv_general_dilated, rhs=rhs, window_strides=(1, 1),
+  conv = functools.partial(conv_general_dilated, rhs=rhs, window_strides=(1, 1),
                            dimension_numbers=dimension_numbers,
                            precision=kwargs.get('precision'))
   if jax.default_backend() != 'cpu':

@@ -53,8 +53,8 @@ class ResnetGenerator(nn.Module):
     for level in reversed(range(DOWNSAMPLINGS)):
       x = layers.Upsample2x(self.width * 2 ** level, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
-    x = convs.OutputConv(self.out_channels, (7, 7), padding='VALID',
-                          dtype=self.dtype)(convs.reflect_pad(x, 3)).astype(jnp.float32)
+    x = nn.Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), dtype=self.dtype,
+                conv_general_dilated=convs.reflect_padded_conv)(x).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([inputs.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
