@@ -27,7 +27,7 @@ def _layers():
     return (ours, lambda x: x), (theirs, lambda x: convs.reflect_pad(x, pad))
 
   def head(features, kernel, padding):
-    ours = convs.OutputConv(features, (kernel, kernel), padding=padding)
+    ours = convs.Conv(features, (kernel, kernel), padding=padding)
     return (ours, lambda x: x), (nn.Conv(features, (kernel, kernel), padding=padding),
                                  lambda x: x)
 

@@ -81,7 +81,7 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
   """Outputs and gradients of nn.Conv; the weight gradient is the one-matmul form on the CPU
   for up to FEW_CHANNELS outputs, and nn.Conv's own beyond."""
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 11, 9, channels))
-  ours = convs.OutputConv(features, (kernel, kernel), padding=padding)
+  ours = convs.Conv(features, (kernel, kernel), padding=padding)
   theirs = nn.Conv(features, (kernel, kernel), padding=padding)
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
@@ -98,11 +98,34 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize('shape, padding, dtype', [
+    ((2, 5, 7, 256), 'SAME', jnp.float32), ((1, 6, 4, 300), ((1, 1), (1, 1)), jnp.float32),
+    ((1, 5, 5, 255), 'SAME', jnp.float32), ((1, 4, 4, 256), 'SAME', jnp.bfloat16)])
+def test_wide_3x3_conv_is_nn_conv_with_the_same_params(shape, padding, dtype):
+  """Outputs and gradients of nn.Conv; on the CPU, Winograd from WINOGRAD_CHANNELS float32
+  inputs on (odd sizes included), XLA's own conv below that or in bf16."""
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  ours = convs.Conv(8, (3, 3), padding=padding, dtype=dtype)
+  theirs = nn.Conv(8, (3, 3), padding=padding, dtype=dtype)
+  params = ours.init(jax.random.PRNGKey(0), x)
+  y = theirs.apply(params, x)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), y.shape)
+  custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
+  assert custom == (shape[-1] >= convs.WINOGRAD_CHANNELS and dtype == jnp.float32)
+  tolerance = 1e-5 if dtype == jnp.float32 else 1e-2
+  np.testing.assert_allclose(ours.apply(params, x), y, rtol=tolerance, atol=tolerance)
+  grads = [jax.grad(lambda v, x: jnp.sum(m.apply(v, x).astype(jnp.float32) * cotangent),
+                    argnums=(0, 1))(params, x) for m in (ours, theirs)]
+  for got, want in zip(*map(jax.tree.leaves, grads)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize('kernel, shape, features', [(3, (2, 9, 12, 5), 8), (7, (1, 10, 8, 3), 2),
-                                                     (7, (1, 4, 5, 2), 4)])
+                                                     (7, (1, 4, 5, 2), 4), (3, (1, 5, 6, 256), 8)])
 def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, shape, features):
   """Outputs and gradients of jnp.pad(mode='reflect') then a VALID nn.Conv, same params; with
-  few outputs (an output head), its convs take the one-matmul weight gradient."""
+  few outputs (an output head), its convs take the one-matmul weight gradient, and a wide 3x3
+  conv is a Winograd conv."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   pad = kernel // 2
   ours = nn.Conv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
@@ -113,8 +136,8 @@ def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, sh
   cotangent = jax.random.normal(jax.random.PRNGKey(3), shape[:3] + (features,))
   padded = lambda v, x: theirs.apply(v, convs.reflect_pad(x, pad))
   custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
-  assert custom == (features <= convs.FEW_CHANNELS)
-  np.testing.assert_allclose(ours.apply(params, x), padded(params, x), rtol=1e-5, atol=1e-5)
+  assert custom == (features <= convs.FEW_CHANNELS or shape[-1] >= convs.WINOGRAD_CHANNELS)
+  np.testing.assert_allclose(ours.apply(params, x), padded(params, x), rtol=1e-4, atol=1e-4)
   grads = [jax.grad(lambda v, x: jnp.sum(f(v, x) * cotangent), argnums=(0, 1))(params, x)
            for f in (ours.apply, padded)]
   for got, want in zip(*map(jax.tree.leaves, grads)):

@@ -77,14 +77,14 @@ class Fusion(nn.Module):
     embedding = self._global_features(L).astype(self.dtype)
     tiled = jnp.broadcast_to(embedding[:, None, None, :], x.shape[:3] + embedding.shape[-1:])
     x = jnp.concatenate([x, tiled], axis=-1)
-    x = nn.relu(nn.Conv(self.fusion_features, (1, 1), dtype=self.dtype)(x))
+    x = nn.relu(convs.Conv(self.fusion_features, (1, 1), dtype=self.dtype)(x))
     for features, scale in self.decoder:
       if scale == 2:
         x = layers.Upsample2x(features, self.upsample, self.dtype)(x)
         x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
       else:
         x = layers.conv_norm_act(x, features, **block)
-    x = convs.OutputConv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
+    x = convs.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
     if x.shape[1:3] != L.shape[1:3]:
       x = jax.image.resize(x, L.shape[:3] + x.shape[-1:], 'bilinear')
     x = layers.output_activation(x, self.output_activation)

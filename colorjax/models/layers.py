@@ -31,8 +31,8 @@ def activation(kind):
 def conv_norm_act(x, features, *, norm_kind, act, train, dtype, kernel=3, strides=1,
                   use_norm=True):
   """Conv (no bias before a norm), then the norm, then ``act``; call inside a compact module."""
-  x = nn.Conv(features, (kernel, kernel), strides=(strides, strides), padding='SAME',
-              use_bias=norm_kind == 'none' or not use_norm, dtype=dtype)(x)
+  x = convs.Conv(features, (kernel, kernel), strides=(strides, strides), padding='SAME',
+                 use_bias=norm_kind == 'none' or not use_norm, dtype=dtype)(x)
   if use_norm:
     x = norm(norm_kind, train, dtype)(x)
   return act(x)
@@ -80,7 +80,7 @@ class Upsample2x(nn.Module):
       return convs.ConvTranspose2x(self.features, dtype=self.dtype,
                                   name='ConvTranspose_0')(x)
     if self.method == 'subpixel':
-      return convs.depth_to_space(nn.Conv(4 * self.features, (3, 3), dtype=self.dtype)(x))
+      return convs.depth_to_space(convs.Conv(4 * self.features, (3, 3), dtype=self.dtype)(x))
     n, h, w, c = x.shape
     x = jax.image.resize(x, (n, 2 * h, 2 * w, c), method='nearest')
-    return nn.Conv(self.features, (3, 3), dtype=self.dtype)(x)
+    return convs.Conv(self.features, (3, 3), dtype=self.dtype)(x)

@@ -28,12 +28,12 @@ class PatchGAN(nn.Module):
       width = self.features * min(2 ** layer, MAX_WIDTH_MULTIPLE)
       strides = 2 if layer < self.n_layers else 1
       use_norm = layer > 0 and self.norm != 'none'
-      x = nn.Conv(width, (4, 4), strides=(strides, strides), padding=pad, use_bias=not use_norm,
-                  dtype=self.dtype)(x)
+      x = convs.Conv(width, (4, 4), strides=(strides, strides), padding=pad,
+                     use_bias=not use_norm, dtype=self.dtype)(x)
       if use_norm:
         x = layers.norm(self.norm, train, self.dtype)(x)
       x = act(x)
-    return convs.OutputConv(1, (4, 4), padding=pad, dtype=self.dtype)(x).astype(jnp.float32)
+    return convs.Conv(1, (4, 4), padding=pad, dtype=self.dtype)(x).astype(jnp.float32)
 
 
 def receptive_field(n_layers):

@@ -6,7 +6,6 @@ reflection-padded 7x7 conv to the output channels; each conv but the last is fol
 norm (instance norm by default) and ReLU.
 """
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from colorjax.models import convs, layers
@@ -33,7 +32,7 @@ class ResnetGenerator(nn.Module):
 
   def _conv(self, x, features, kernel, train, strides=1, reflect=False, act=True):
     pad = kernel // 2
-    conv = convs.reflect_padded_conv if reflect else jax.lax.conv_general_dilated
+    conv = convs.reflect_padded_conv if reflect else convs.conv_general_dilated
     x = nn.Conv(features, (kernel, kernel), strides=(strides, strides),
                 padding=((pad, pad), (pad, pad)), use_bias=self.norm == 'none',
                 dtype=self.dtype, conv_general_dilated=conv)(x)

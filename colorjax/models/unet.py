@@ -72,7 +72,7 @@ class UNet(nn.Module):
         x = self._conv_norm_act(x, features, train, act=nn.relu)
     if self.strided_stem:
       x = nn.relu(layers.Upsample2x(self.features[0], self.upsample, self.dtype)(x))
-    x = convs.OutputConv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
+    x = convs.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
 

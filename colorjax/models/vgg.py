@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from colorjax import color
-from colorjax.models import keras_weights
+from colorjax.models import convs, keras_weights
 
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))   # (features, convs) per block
 CONVS = tuple(f'block{b}_conv{i}' for b, (_, n) in enumerate(BLOCKS, 1) for i in range(1, n + 1))
@@ -49,10 +49,10 @@ class VGG16(nn.Module):
       raise ValueError(f'VGG16 has no output {unknown[0]!r}; use one of {", ".join(available)}.')
 
     def layers(x):
-      for block, (features, convs) in enumerate(BLOCKS, 1):
-        for i in range(1, convs + 1):
+      for block, (features, count) in enumerate(BLOCKS, 1):
+        for i in range(1, count + 1):
           name = f'block{block}_conv{i}'
-          x = nn.relu(nn.Conv(features, (3, 3), padding='SAME', dtype=self.dtype, name=name)(x))
+          x = nn.relu(convs.Conv(features, (3, 3), padding='SAME', dtype=self.dtype, name=name)(x))
           yield name, x
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
         yield f'block{block}_pool', x

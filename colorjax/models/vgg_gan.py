@@ -35,7 +35,7 @@ class VGGBlocks(nn.Module):
     skips = []
     for block, width in enumerate(self.features, 1):
       for i in range(1, self.convs_per_block + 1):
-        x = nn.Conv(width, (3, 3), dtype=self.dtype, name=f'block{block}_conv{i}')(x)
+        x = convs.Conv(width, (3, 3), dtype=self.dtype, name=f'block{block}_conv{i}')(x)
         x = act(layers.norm(self.norm, train, self.dtype)(x))
       skips.append(x)
       x = nn.max_pool(x, (2, 2), strides=(2, 2))
@@ -65,7 +65,7 @@ class VGGGenerator(nn.Module):
       for _ in range(self.convs_per_block):
         x = layers.conv_norm_act(x, width, norm_kind=self.norm, act=nn.relu, train=train,
                                  dtype=self.dtype)
-    x = convs.OutputConv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
+    x = convs.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
