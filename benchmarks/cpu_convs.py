@@ -4,7 +4,8 @@ jitted forward + backward (input and params) of one layer, median of ``--repeats
   python -m benchmarks.cpu_convs
   python -m benchmarks.cpu_convs --batch=8 --repeats=7
 
-The shapes are the ones that dominate the U-Net-256 and CycleGAN steps at 256².
+The shapes are the ones that dominate the U-Net-256 and CycleGAN steps at 256², and VGG16's
+deepest convs.
 """
 import argparse
 import statistics
@@ -31,6 +32,10 @@ def _layers():
     return (ours, lambda x: x), (nn.Conv(features, (kernel, kernel), padding=padding),
                                  lambda x: x)
 
+  def wide(features):
+    return ((convs.Conv(features, (3, 3)), lambda x: x),
+            (nn.Conv(features, (3, 3)), lambda x: x))
+
   def transposed(features):
     theirs = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME')
     return (convs.ConvTranspose2x(features), lambda x: x), (theirs, lambda x: x)
@@ -39,7 +44,9 @@ def _layers():
           ('transposed 4x4/2 1024->256 at 16²', (16, 16, 1024), *transposed(256)),
           ('output head 7x7 64->2 at 256², SAME', (256, 256, 64), *head(2, 7, 'SAME')),
           ('reflection output head 7x7 64->2 at 256²', (256, 256, 64), *reflected(2, 7)),
-          ('reflection 3x3 256->256 at 64²', (64, 64, 256), *reflected(256, 3)),
+          ('Winograd 3x3 256->256 at 64²', (64, 64, 256), *wide(256)),
+          ('Winograd 3x3 512->512 at 32²', (32, 32, 512), *wide(512)),
+          ('reflection (Winograd) 3x3 256->256 at 64²', (64, 64, 256), *reflected(256, 3)),
           ('reflection 7x7 3->64 at 256²', (256, 256, 3), *reflected(64, 7))]
 
 
