@@ -255,7 +255,7 @@ def test_a_full_disk_at_save_time_is_one_error_and_the_previous_checkpoint_survi
   run_training(workdir, 2, *steps[1:])
   limited = ('import resource, runpy, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_IGN);'
              'resource.setrlimit(resource.RLIMIT_FSIZE, (20000, resource.RLIM_INFINITY));'
-             f'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")')
+             'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")')
   result = subprocess.run(
       [sys.executable, '-c', limited, os.path.join(HERE, 'run_training.py'), str(workdir),
        *steps], cwd=ROOT, capture_output=True, text=True, timeout=600,
