@@ -22,8 +22,7 @@ def _layers():
   """(name, input [H, W, C], colorjax's module and input map, Flax's)."""
   def reflected(features, kernel):
     pad = kernel // 2
-    ours = nn.Conv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
-                   conv_general_dilated=convs.reflect_padded_conv)
+    ours = convs.ReflectPaddedConv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)))
     theirs = nn.Conv(features, (kernel, kernel), padding='VALID')
     return (ours, lambda x: x), (theirs, lambda x: convs.reflect_pad(x, pad))
 

@@ -54,6 +54,16 @@ def test_depth_to_space_against_numpy():
   np.testing.assert_array_equal(got, want)
 
 
+def assert_same_function(ours, theirs, params, x, cotangent, tolerance=1e-5):
+  """ours(params, x) equals theirs(params, x) within ``tolerance``, and so do (within 1e-4)
+  the gradients of sum(y * cotangent) for the params and the input."""
+  np.testing.assert_allclose(ours(params, x), theirs(params, x), rtol=tolerance, atol=tolerance)
+  grads = [jax.grad(lambda v, x: jnp.sum(f(v, x).astype(jnp.float32) * cotangent),
+                    argnums=(0, 1))(params, x) for f in (ours, theirs)]
+  for got, want in zip(*map(jax.tree.leaves, grads)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize('shape', [(2, 5, 7, 3), (1, 8, 8, 16)])
 def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
   """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2)."""
@@ -64,14 +74,7 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
   assert jax.tree.all(jax.tree.map(np.array_equal, params, theirs.init(jax.random.PRNGKey(0), x)))
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), (shape[0], 2 * shape[1], 2 * shape[2], 6))
-
-  def grads(module):
-    return jax.grad(lambda v, x: jnp.sum(module.apply(v, x) * cotangent), argnums=(0, 1))(
-        params, x)
-  np.testing.assert_allclose(ours.apply(params, x), theirs.apply(params, x), rtol=1e-5,
-                             atol=1e-5)
-  for got, want in zip(jax.tree.leaves(grads(ours)), jax.tree.leaves(grads(theirs))):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
 
 
 @pytest.mark.parametrize('kernel, padding, channels, features', [
@@ -85,17 +88,10 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
   theirs = nn.Conv(features, (kernel, kernel), padding=padding)
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
-  y = theirs.apply(params, x)
-  cotangent = jax.random.normal(jax.random.PRNGKey(3), y.shape)
-
-  def loss(module):
-    return lambda v, x: jnp.sum(module.apply(v, x) * cotangent)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
   custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
   assert custom == (features <= convs.FEW_CHANNELS)
-  np.testing.assert_allclose(ours.apply(params, x), y, rtol=1e-5, atol=1e-5)
-  for got, want in zip(jax.tree.leaves(jax.grad(loss(ours), argnums=(0, 1))(params, x)),
-                       jax.tree.leaves(jax.grad(loss(theirs), argnums=(0, 1))(params, x))):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
 
 
 @pytest.mark.parametrize('shape, padding, dtype', [
@@ -108,16 +104,11 @@ def test_wide_3x3_conv_is_nn_conv_with_the_same_params(shape, padding, dtype):
   ours = convs.Conv(8, (3, 3), padding=padding, dtype=dtype)
   theirs = nn.Conv(8, (3, 3), padding=padding, dtype=dtype)
   params = ours.init(jax.random.PRNGKey(0), x)
-  y = theirs.apply(params, x)
-  cotangent = jax.random.normal(jax.random.PRNGKey(3), y.shape)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
   custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
   assert custom == (shape[-1] >= convs.WINOGRAD_CHANNELS and dtype == jnp.float32)
-  tolerance = 1e-5 if dtype == jnp.float32 else 1e-2
-  np.testing.assert_allclose(ours.apply(params, x), y, rtol=tolerance, atol=tolerance)
-  grads = [jax.grad(lambda v, x: jnp.sum(m.apply(v, x).astype(jnp.float32) * cotangent),
-                    argnums=(0, 1))(params, x) for m in (ours, theirs)]
-  for got, want in zip(*map(jax.tree.leaves, grads)):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent,
+                       tolerance=1e-5 if dtype == jnp.float32 else 1e-2)
 
 
 @pytest.mark.parametrize('kernel, shape, features', [(3, (2, 9, 12, 5), 8), (7, (1, 10, 8, 3), 2),
@@ -128,8 +119,7 @@ def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, sh
   conv is a Winograd conv."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   pad = kernel // 2
-  ours = nn.Conv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
-                 conv_general_dilated=convs.reflect_padded_conv)
+  ours = convs.ReflectPaddedConv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)))
   theirs = nn.Conv(features, (kernel, kernel), padding='VALID')
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
@@ -137,11 +127,7 @@ def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, sh
   padded = lambda v, x: theirs.apply(v, convs.reflect_pad(x, pad))
   custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
   assert custom == (features <= convs.FEW_CHANNELS or shape[-1] >= convs.WINOGRAD_CHANNELS)
-  np.testing.assert_allclose(ours.apply(params, x), padded(params, x), rtol=1e-4, atol=1e-4)
-  grads = [jax.grad(lambda v, x: jnp.sum(f(v, x) * cotangent), argnums=(0, 1))(params, x)
-           for f in (ours.apply, padded)]
-  for got, want in zip(*map(jax.tree.leaves, grads)):
-    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  assert_same_function(ours.apply, padded, params, x, cotangent, tolerance=1e-4)
 
 
 def test_bfloat16_compute_keeps_float32_params_and_output():

@@ -28,20 +28,27 @@ def _plain(window_strides, options):
       for name in ('lhs_dilation', 'rhs_dilation', 'feature_group_count', 'batch_group_count'))
 
 
+def _pads(padding, lhs, rhs):
+  """``padding`` ('SAME', 'VALID' or pairs) as a tuple of (before, after) pairs."""
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
+  return tuple(map(tuple, padding))
+
+
 def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=None, **kwargs):
   """``lax.conv_general_dilated``, except two plain (stride 1, NHWC) convs on the CPU:
 
   - to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU computes as a whole-image
     correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms forward): ``_few_outputs_conv``;
   - 3x3 with one pixel of padding, float32, from at least WINOGRAD_CHANNELS inputs (the
-    residual blocks and deep VGG layers): ``_winograd_conv``, 1.2-1.4x faster fwd+bwd there.
+    residual blocks and deep VGG layers): ``_winograd_conv``, 1.1-1.4x faster fwd+bwd there.
   """
   plain = (jax.default_backend() == 'cpu' and _plain(window_strides, kwargs) and dimension_numbers
            == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
-  if plain and isinstance(padding, str):
-    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
+  if plain:
+    padding = _pads(padding, lhs, rhs)
   if plain and rhs.shape[-1] <= FEW_CHANNELS:
-    return _few_outputs_conv(lhs, rhs, tuple(map(tuple, padding)), kwargs.get('precision'))
+    return _few_outputs_conv(lhs, rhs, padding, kwargs.get('precision'))
   if plain and _winograd_takes(lhs, rhs, padding):
     return _winograd_conv(lhs, rhs, kwargs.get('precision'), False)
   return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding,
@@ -56,7 +63,8 @@ def _conv(x, kernel, padding, precision):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def _few_outputs_conv(x, kernel, padding, precision):
   """A stride-1 NHWC conv whose weight gradient is one matmul of the padded input with the
-  k·k shifted copies of the few-channel output gradient: dW[i, j] = Σ_q x[q] ⊗ dy[q - (i, j)]."""
+  k·k shifted copies of the few-channel output gradient:
+  dW[i, j] = Σ_q x[q] ⊗ dy[q - (i, j)]."""
   return _conv(x, kernel, padding, precision)
 
 
@@ -125,8 +133,9 @@ def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
 
 
 def _winograd_takes(lhs, rhs, padding):
-  """Whether a plain conv is one ``_winograd_conv`` computes faster than XLA:CPU."""
-  return (rhs.shape[:2] == (3, 3) and tuple(map(tuple, padding)) == ((1, 1), (1, 1))
+  """Whether a plain conv (``padding`` as pairs) is one ``_winograd_conv`` computes faster
+  than XLA:CPU."""
+  return (rhs.shape[:2] == (3, 3) and padding == ((1, 1), (1, 1))
           and lhs.shape[-1] >= WINOGRAD_CHANNELS and lhs.dtype == rhs.dtype == jnp.float32)
 
 
@@ -179,18 +188,18 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
   outputs also gets its one-matmul weight gradient; the thin strips stay with XLA. Elsewhere:
   pad, then a VALID conv.
   """
-  p = rhs.shape[0] // 2
+  p, precision = rhs.shape[0] // 2, kwargs.get('precision')
+  padding = _pads(padding, lhs, rhs)
   if (not _plain(window_strides, kwargs) or rhs.shape[0] != rhs.shape[1] or rhs.shape[0] % 2 == 0
-      or tuple(map(tuple, padding)) != ((p, p), (p, p))):
+      or padding != ((p, p), (p, p))):
     raise ValueError('reflect_padded_conv takes a stride-1 odd square kernel with k // 2 '
                      'padding on each side.')
-  if jax.default_backend() == 'cpu' and _winograd_takes(lhs, rhs, padding):
-    return _winograd_conv(lhs, rhs, kwargs.get('precision'), True)
   conv = functools.partial(jax.lax.conv_general_dilated, rhs=rhs, window_strides=(1, 1),
-                           dimension_numbers=dimension_numbers,
-                           precision=kwargs.get('precision'))
+                           dimension_numbers=dimension_numbers, precision=precision)
   if jax.default_backend() != 'cpu':
     return conv(reflect_pad(lhs, p), padding='VALID')
+  if _winograd_takes(lhs, rhs, padding):
+    return _winograd_conv(lhs, rhs, precision, True)
   h, w = lhs.shape[1:3]
   frame = reflect_pad(lhs, p) - jnp.pad(lhs, ((0, 0), (p, p), (p, p), (0, 0)))
 
@@ -199,11 +208,15 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
     return conv(jnp.pad(part, ((0, 0), rows, cols, (0, 0))), padding='VALID')
   middle = frame[:, p:h + p]                  # the side columns, corners excluded
   y = conv_general_dilated(lhs, rhs, (1, 1), padding, dimension_numbers=dimension_numbers,
-                           precision=kwargs.get('precision'))
+                           precision=precision)
   y = y.at[:, :p].add(strip(frame[:, :p], (0, 2 * p), (0, 0)))
   y = y.at[:, h - p:].add(strip(frame[:, h + p:], (2 * p, 0), (0, 0)))
   y = y.at[:, :, :p].add(strip(middle[:, :, :p], (p, p), (0, 2 * p)))
   return y.at[:, :, w - p:].add(strip(middle[:, :, w + p:], (p, p), (2 * p, 0)))
+
+
+# nn.Conv (same params and names) with reflection padding: pass padding ((p, p), (p, p)).
+ReflectPaddedConv = functools.partial(nn.Conv, conv_general_dilated=reflect_padded_conv)
 
 
 class ConvTranspose2x(nn.Module):

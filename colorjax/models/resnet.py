@@ -32,10 +32,9 @@ class ResnetGenerator(nn.Module):
 
   def _conv(self, x, features, kernel, train, strides=1, reflect=False, act=True):
     pad = kernel // 2
-    conv = convs.reflect_padded_conv if reflect else convs.conv_general_dilated
-    x = nn.Conv(features, (kernel, kernel), strides=(strides, strides),
-                padding=((pad, pad), (pad, pad)), use_bias=self.norm == 'none',
-                dtype=self.dtype, conv_general_dilated=conv)(x)
+    conv = convs.ReflectPaddedConv if reflect else convs.Conv
+    x = conv(features, (kernel, kernel), strides=(strides, strides),
+             padding=((pad, pad), (pad, pad)), use_bias=self.norm == 'none', dtype=self.dtype)(x)
     x = layers.norm(self.norm, train, self.dtype)(x)
     return nn.relu(x) if act else x
 
@@ -52,8 +51,8 @@ class ResnetGenerator(nn.Module):
     for level in reversed(range(DOWNSAMPLINGS)):
       x = layers.Upsample2x(self.width * 2 ** level, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
-    x = nn.Conv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)), dtype=self.dtype,
-                conv_general_dilated=convs.reflect_padded_conv)(x).astype(jnp.float32)
+    x = convs.ReflectPaddedConv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)),
+                                dtype=self.dtype)(x).astype(jnp.float32)
     x = layers.output_activation(x, self.output_activation)
     return jnp.concatenate([inputs.astype(jnp.float32), x], axis=-1) if self.join_l else x
 
