@@ -3,11 +3,15 @@ jitted forward + backward (input and params) of one layer, median of ``--repeats
 
   python -m benchmarks.cpu_convs
   python -m benchmarks.cpu_convs --batch=8 --repeats=7
+  python -m benchmarks.cpu_convs --parts      # XLA's stride-2 convs part by part, and PyTorch's
 
 The shapes are the ones that dominate the U-Net-256 and CycleGAN steps at 256², and VGG16's
-deepest convs.
+deepest convs. ``--parts`` times the forward, input gradient and weight gradient of the
+PatchGAN's and the ResNet's stride-2 convs in XLA, next to PyTorch's whole fwd+bwd of the same
+conv where PyTorch is installed (pip install -e '.[bench]').
 """
 import argparse
+import os
 import statistics
 import time
 
@@ -49,25 +53,75 @@ def _layers():
           ('reflection 7x7 3->64 at 256²', (256, 256, 3), *reflected(64, 7))]
 
 
+def median_seconds(run, repeats):
+  """Median wall time of ``run()`` (which blocks until done) over ``repeats``, after one."""
+  run()
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    run()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
 def time_layer(module, prepare, x, repeats):
   """Median seconds of one jitted forward + backward of ``module`` on ``prepare(x)``."""
   params = module.init(jax.random.PRNGKey(0), prepare(x))
   grad = jax.jit(jax.grad(lambda p, x: jnp.sum(module.apply(p, prepare(x)) ** 2),
                           argnums=(0, 1)))
-  jax.block_until_ready(grad(params, x))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(grad(params, x))
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+  return median_seconds(lambda: jax.block_until_ready(grad(params, x)), repeats)
+
+
+# (input [H, W, C], features, kernel, stride): the PatchGAN's 4x4 and the ResNet's 3x3 convs
+STRIDED = [((128, 128, 64), 128, 4, 2), ((64, 64, 128), 256, 4, 2),
+           ((256, 256, 64), 128, 3, 2), ((128, 128, 128), 256, 3, 2)]
+
+
+def time_parts(shape, features, kernel, stride, batch, repeats):
+  """Median seconds of XLA's forward, input gradient and weight gradient of one conv (padding
+  1), and of PyTorch's fwd+bwd of it (None without PyTorch)."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (batch, *shape))
+  w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, shape[-1], features)) * 0.05
+  conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride,) * 2, ((1, 1), (1, 1)),
+                                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  dy = jnp.ones_like(conv(x, w))
+  parts = {'forward': jax.jit(conv),
+           'input gradient': jax.jit(lambda x, w: jax.vjp(lambda x: conv(x, w), x)[1](dy)),
+           'weight gradient': jax.jit(lambda x, w: jax.vjp(lambda w: conv(x, w), w)[1](dy))}
+  times = {name: median_seconds(lambda f=f: jax.block_until_ready(f(x, w)), repeats)
+           for name, f in parts.items()}
+  try:
+    import torch
+  except ImportError:
+    return times, None
+  torch.set_num_threads(os.cpu_count())
+  xt = torch.randn(batch, shape[-1], *shape[:2], requires_grad=True)
+  layer = torch.nn.Conv2d(shape[-1], features, kernel, stride, 1, bias=False)
+
+  def torch_step():
+    y = layer(xt)
+    y.backward(torch.ones_like(y))
+  return times, median_seconds(torch_step, repeats)
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--batch', type=int, default=1)
   parser.add_argument('--repeats', type=int, default=5)
+  parser.add_argument('--parts', action='store_true',
+                      help="XLA's stride-2 convs part by part, next to PyTorch's fwd+bwd")
   args = parser.parse_args()
+  if args.parts:
+    print(f'{jax.devices()[0].device_kind}, batch {args.batch}, median of {args.repeats}')
+    print('| conv | XLA forward | XLA input gradient | XLA weight gradient | XLA total | '
+          'PyTorch fwd+bwd |\n|---|---:|---:|---:|---:|---:|')
+    for shape, features, kernel, stride in STRIDED:
+      times, torch_s = time_parts(shape, features, kernel, stride, args.batch, args.repeats)
+      cells = [f'{1e3 * t:.1f} ms' for t in (*times.values(), sum(times.values()))]
+      torch_cell = f'{1e3 * torch_s:.1f} ms' if torch_s is not None else 'no PyTorch'
+      print(f'| {kernel}x{kernel}/{stride} {shape[2]}->{features} at {shape[0]}² | '
+            f"{' | '.join(cells)} | {torch_cell} |", flush=True)
+    return
   print(f'{jax.devices()[0].device_kind}, batch {args.batch}, fwd+bwd median of {args.repeats}')
   print('| layer | Flax | colorjax | speed-up |\n|---|---:|---:|---:|')
   for name, shape, (ours, ours_input), (theirs, theirs_input) in _layers():
