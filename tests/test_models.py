@@ -1,4 +1,7 @@
 """U-Net presets and building blocks."""
+import subprocess
+import sys
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -6,6 +9,7 @@ import numpy as np
 import pytest
 
 from colorjax.models import convs, layers, unet
+from conftest import ROOT
 
 
 def shapes(model, size, batch=2):
@@ -128,6 +132,75 @@ def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, sh
   custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
   assert custom == (features <= convs.FEW_CHANNELS or shape[-1] >= convs.WINOGRAD_CHANNELS)
   assert_same_function(ours.apply, padded, params, x, cotangent, tolerance=1e-4)
+
+
+def conv_count(apply, params, x):
+  """How many convolutions the gradient of ``apply`` for its params and input runs."""
+  grad = jax.grad(lambda v, x: jnp.sum(apply(v, x)), argnums=(0, 1))
+  return str(jax.make_jaxpr(grad)(params, x)).count('conv_general_dilated')
+
+
+@pytest.mark.parametrize('ours, theirs, shape', [
+    (convs.Conv(6, (4, 4), strides=(2, 2)), nn.Conv(6, (4, 4), strides=(2, 2)), (4, 8, 6, 3)),
+    (convs.Conv(6, (3, 3)), nn.Conv(6, (3, 3)), (4, 5, 7, 3)),
+    (convs.Conv(5, (3, 3)), nn.Conv(5, (3, 3)), (4, 3, 4, 256)),           # Winograd
+    (convs.ConvTranspose2x(6), nn.ConvTranspose(6, (4, 4), strides=(2, 2)), (4, 3, 5, 7)),
+    (convs.ReflectPaddedConv(6, (3, 3), padding=((1, 1), (1, 1))), None, (4, 6, 5, 3))])
+def test_gradients_by_image_group_are_those_of_the_whole_batch(monkeypatch, ours, theirs, shape):
+  """With the pixel thresholds at one pixel, the batch's convs take their gradients in two
+  groups of two images (more convs in the gradient than with MAX_IMAGE_GROUPS = 1), and
+  outputs and gradients stay nn.Conv's (nn.ConvTranspose's; a reflection-padded input's)."""
+  monkeypatch.setattr(convs, 'GROUPED_KERNEL_GRADIENT_PIXELS', 1)
+  monkeypatch.setattr(convs, 'GROUPED_INPUT_GRADIENT_PIXELS', 1)
+  monkeypatch.setattr(convs, 'MAX_IMAGE_GROUPS', 2)
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  params = ours.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  if theirs is None:
+    theirs = nn.Conv(6, (3, 3), padding='VALID')
+    reference = lambda v, x: theirs.apply(v, convs.reflect_pad(x, 1))
+  else:
+    reference = theirs.apply
+  grouped = conv_count(ours.apply, params, x)
+  monkeypatch.setattr(convs, 'MAX_IMAGE_GROUPS', 1)
+  assert grouped > conv_count(ours.apply, params, x)
+  monkeypatch.setattr(convs, 'MAX_IMAGE_GROUPS', 2)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), reference(params, x).shape)
+  assert_same_function(ours.apply, reference, params, x, cotangent, tolerance=1e-4)
+
+
+GROUPS_ON_EIGHT_DEVICES = """
+import re
+import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from colorjax import parallel
+from colorjax.models import convs
+convs.GROUPED_KERNEL_GRADIENT_PIXELS = convs.GROUPED_INPUT_GRADIENT_PIXELS = 1
+batch = NamedSharding(parallel.make_mesh(), P('data'))
+x = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), (32, 8, 8, 3)), batch)
+ours, theirs = convs.Conv(5, (4, 4), strides=(2, 2)), nn.Conv(5, (4, 4), strides=(2, 2))
+params = ours.init(jax.random.PRNGKey(1), x)
+gradient = lambda conv: jax.grad(lambda v, x: jnp.sum(jnp.sin(conv.apply(v, x))), argnums=(0, 1))
+grouped = jax.jit(gradient(ours), out_shardings=(None, batch))
+hlo = grouped.lower(params, x).compile().as_text()
+collectives = r'all-reduce|all-gather|all-to-all|collective-permute|reduce-scatter'
+print(convs._image_groups(32), hlo.count(' convolution('),
+      sorted(set(re.findall(collectives, hlo))))
+want = jax.jit(gradient(theirs))(params, np.asarray(x))
+for got, ref in zip(jax.tree.leaves(grouped(params, x)), jax.tree.leaves(want)):
+  np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-4, atol=1e-4)
+"""
+
+
+def test_image_groups_keep_each_device_on_its_own_images():
+  """Batch 32 on 8 devices: 4 images per device, so 4 groups (a forward, 4 input and 4 kernel
+  gradient convs); the sharded gradient needs only the all-reduce of the kernel gradient (no
+  gather or exchange of images), and is nn.Conv's."""
+  env = {'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'PATH': '/usr/bin:/bin'}
+  result = subprocess.run([sys.executable, '-c', GROUPS_ON_EIGHT_DEVICES], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.split('\n')[-2] == "4 9 ['all-reduce']"
 
 
 def test_bfloat16_compute_keeps_float32_params_and_output():

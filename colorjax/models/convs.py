@@ -1,7 +1,8 @@
 """Convolutions written for XLA:CPU's fast paths, each with ``nn.Conv`` / ``nn.ConvTranspose``'s
 parameters and the same outputs and gradients: the 4x4 stride-2 transposed conv as four phase
-convs, output heads with a one-matmul weight gradient, wide 3x3 convs by Winograd, and
-reflection-padded convs that pad inside the conv."""
+convs, output heads with a one-matmul weight gradient, wide 3x3 convs by Winograd,
+reflection-padded convs that pad inside the conv, and the gradients of a batch's large convs
+taken image group by image group."""
 import functools
 
 import flax.linen as nn
@@ -18,6 +19,11 @@ def depth_to_space(x, block=2):
 
 FEW_CHANNELS = 4
 WINOGRAD_CHANNELS = 256
+# Output pixels per image from which a conv's gradient is taken by image group: the weight
+# gradient of any conv, the input gradient of a strided one (_image_groups_for).
+GROUPED_KERNEL_GRADIENT_PIXELS = 32 * 32
+GROUPED_INPUT_GRADIENT_PIXELS = 16 * 16
+MAX_IMAGE_GROUPS = 8
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -28,36 +34,119 @@ def _plain(window_strides, options):
       for name in ('lhs_dilation', 'rhs_dilation', 'feature_group_count', 'batch_group_count'))
 
 
-def _pads(padding, lhs, rhs):
+def _pads(padding, lhs, rhs, strides=(1, 1)):
   """``padding`` ('SAME', 'VALID' or pairs) as a tuple of (before, after) pairs."""
   if isinstance(padding, str):
-    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], strides, padding)
   return tuple(map(tuple, padding))
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=None, **kwargs):
-  """``lax.conv_general_dilated``, except two plain (stride 1, NHWC) convs on the CPU:
+  """``lax.conv_general_dilated``, except three kinds of undilated NHWC conv on the CPU:
 
-  - to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU computes as a whole-image
-    correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms forward): ``_few_outputs_conv``;
-  - 3x3 with one pixel of padding, float32, from at least WINOGRAD_CHANNELS inputs (the
-    residual blocks and deep VGG layers): ``_winograd_conv``, 1.1-1.4x faster fwd+bwd there.
+  - stride 1 to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU computes as a
+    whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms forward):
+    ``_few_outputs_conv``;
+  - stride 1, 3x3 with one pixel of padding, float32, from at least WINOGRAD_CHANNELS inputs
+    (the residual blocks and deep VGG layers): ``_winograd_conv``, 1.1-1.4x faster fwd+bwd;
+  - any other whose gradients are faster by image group (``_image_groups_for``):
+    ``_grouped_gradients_conv``.
   """
-  plain = (jax.default_backend() == 'cpu' and _plain(window_strides, kwargs) and dimension_numbers
-           == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
-  if plain:
-    padding = _pads(padding, lhs, rhs)
-  if plain and rhs.shape[-1] <= FEW_CHANNELS:
-    return _few_outputs_conv(lhs, rhs, padding, kwargs.get('precision'))
-  if plain and _winograd_takes(lhs, rhs, padding):
-    return _winograd_conv(lhs, rhs, kwargs.get('precision'), False)
-  return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding,
-                                      dimension_numbers=dimension_numbers, **kwargs)
+  nhwc = (jax.default_backend() == 'cpu' and _plain((1, 1), kwargs) and dimension_numbers
+          == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
+  if not nhwc:
+    return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding,
+                                        dimension_numbers=dimension_numbers, **kwargs)
+  strides, precision = tuple(window_strides), kwargs.get('precision')
+  padding = _pads(padding, lhs, rhs, strides)
+  if strides == (1, 1) and rhs.shape[-1] <= FEW_CHANNELS:
+    return _few_outputs_conv(lhs, rhs, padding, precision)
+  if strides == (1, 1) and _winograd_takes(lhs, rhs, padding):
+    return _winograd_conv(lhs, rhs, precision, False)
+  return _nhwc_conv(lhs, rhs, padding, precision, strides)
 
 
-def _conv(x, kernel, padding, precision):
-  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, dimension_numbers=_NHWC,
+def _conv(x, kernel, padding, precision, strides=(1, 1)):
+  return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_NHWC,
                                       precision=precision)
+
+
+def _nhwc_conv(x, kernel, padding, precision, strides=(1, 1)):
+  """An NHWC conv (``padding`` as pairs), with ``_grouped_gradients_conv``'s gradients on the
+  CPU where they are faster."""
+  pixels = 1
+  for size, k, stride, pads in zip(x.shape[1:3], kernel.shape[:2], strides, padding):
+    pixels *= (size + sum(pads) - k) // stride + 1
+  if jax.default_backend() == 'cpu' and max(_image_groups_for(x.shape[0], pixels, strides, part)
+                                            for part in ('input', 'kernel')) > 1:
+    return _grouped_gradients_conv(x, kernel, padding, precision, strides)
+  return _conv(x, kernel, padding, precision, strides)
+
+
+def _image_groups(batch):
+  """How many image groups to split ``batch`` into: the largest divisor of the per-device
+  batch up to MAX_IMAGE_GROUPS. Group g holds images g, g + groups, ..., so each device's
+  share of the batch (as the training step shards it) holds its own images of every group,
+  and splitting moves no data between devices."""
+  per_device, rest = divmod(batch, jax.device_count())
+  if rest:
+    return 1
+  return max(d for d in range(1, min(per_device, MAX_IMAGE_GROUPS) + 1) if per_device % d == 0)
+
+
+def _image_groups_for(batch, pixels, strides, part):
+  """The image groups in which to take the 'kernel' or 'input' gradient (``part``) of a conv
+  of ``batch`` images to ``pixels`` output pixels each. Where the output is large, XLA:CPU
+  computes these for a batch far slower per image than for one image. Batch 8, by single
+  images: dW of a 3x3 128->128 conv at 128² 1874 -> 400 ms, of a 2x2 128->64 one 438 -> 162
+  ms; dx of a stride-2 4x4 64->128 conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63
+  ms. The input gradient of a stride-1 conv is 10-20% slower split, and small outputs too."""
+  large = (pixels >= GROUPED_KERNEL_GRADIENT_PIXELS if part == 'kernel' else
+           strides != (1, 1) and pixels >= GROUPED_INPUT_GRADIENT_PIXELS)
+  return _image_groups(batch) if large else 1
+
+
+def _by_image_group(gradient, part, x, dy, strides):
+  """``gradient(x, dy)`` for each image group's x and dy (``_image_groups_for`` the ``part``;
+  one group: the whole batch), and the number of groups."""
+  groups = _image_groups_for(x.shape[0], dy.shape[1] * dy.shape[2], strides, part)
+  group = lambda a, g: a.reshape(-1, groups, *a.shape[1:])[:, g]
+  return [gradient(group(x, g), group(dy, g)) for g in range(groups)], groups
+
+
+def _input_gradient(x, kernel, dy, padding, precision, strides=(1, 1)):
+  """dx of the NHWC conv of ``x`` by ``kernel`` for the output gradient ``dy``."""
+  gradient = lambda x, dy: jax.vjp(lambda x: _conv(x, kernel, padding, precision, strides),
+                                   x)[1](dy)[0]
+  parts, groups = _by_image_group(gradient, 'input', x, dy, strides)
+  return parts[0] if groups == 1 else jnp.stack(parts, axis=1).reshape(x.shape)
+
+
+def _kernel_gradient(x, kernel, dy, padding, precision, strides=(1, 1)):
+  """dkernel of the NHWC conv of ``x`` by ``kernel`` for the output gradient ``dy``."""
+  gradient = lambda x, dy: jax.vjp(lambda k: _conv(x, k, padding, precision, strides),
+                                   kernel)[1](dy)[0]
+  return functools.reduce(jnp.add, _by_image_group(gradient, 'kernel', x, dy, strides)[0])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _grouped_gradients_conv(x, kernel, padding, precision, strides):
+  """An NHWC conv whose input and kernel gradients are taken by image group where that is
+  faster (``_image_groups_for``)."""
+  return _conv(x, kernel, padding, precision, strides)
+
+
+def _grouped_forward(x, kernel, padding, precision, strides):
+  return _conv(x, kernel, padding, precision, strides), (x, kernel)
+
+
+def _grouped_backward(padding, precision, strides, residuals, dy):
+  x, kernel = residuals
+  return (_input_gradient(x, kernel, dy, padding, precision, strides),
+          _kernel_gradient(x, kernel, dy, padding, precision, strides))
+
+
+_grouped_gradients_conv.defvjp(_grouped_forward, _grouped_backward)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
@@ -161,9 +250,9 @@ def _winograd_forward(x, kernel, precision, reflect):
 def _winograd_backward(precision, reflect, residuals, dy):
   x, kernel = residuals
   padded, padding_vjp, pad = jax.vjp(lambda x: _winograd_padded(x, reflect), x, has_aux=True)
-  _, kernel_vjp = jax.vjp(lambda k: _conv(padded, k, ((pad, pad),) * 2, precision), kernel)
   d_padded = _winograd(dy, kernel, precision, transposed=True, padding=(2 - pad, 2 - pad))
-  return padding_vjp(d_padded)[0], kernel_vjp(dy)[0]
+  return (padding_vjp(d_padded)[0],
+          _kernel_gradient(padded, kernel, dy, ((pad, pad),) * 2, precision))
 
 
 _winograd_conv.defvjp(_winograd_forward, _winograd_backward)
@@ -239,7 +328,6 @@ class ConvTranspose2x(nn.Module):
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
     pads = {0: (1, 0), 1: (0, 1)}
-    phases = [jax.lax.conv_general_dilated(x, kernel[r::2, s::2], (1, 1), (pads[r], pads[s]),
-                                           dimension_numbers=_NHWC)
+    phases = [_nhwc_conv(x, kernel[r::2, s::2], (pads[r], pads[s]), None)
               for r in (0, 1) for s in (0, 1)]
     return depth_to_space(jnp.concatenate(phases, axis=-1)) + bias
