@@ -82,19 +82,22 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
 
 
 @pytest.mark.parametrize('kernel, padding, channels, features', [
-    (7, 'VALID', 8, 2), (4, 'SAME', 6, 1), (1, 'SAME', 5, 3), (3, ((2, 0), (1, 3)), 4, 4),
+    (7, 'VALID', 8, 2), (4, 'SAME', 6, 1), (1, 'SAME', 5, 3), (1, 'VALID', 6, 9),
+    (3, ((2, 0), (1, 3)), 4, 4),
     (3, 'SAME', 4, 5)])
 def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, features):
-  """Outputs and gradients of nn.Conv; the weight gradient is the one-matmul form on the CPU
-  for up to FEW_CHANNELS outputs, and nn.Conv's own beyond."""
+  """Outputs and gradients of nn.Conv; on the CPU a 1x1 conv is one matmul (no conv at all),
+  the weight gradient of a larger one the one-matmul form for up to FEW_CHANNELS outputs, and
+  nn.Conv's own beyond."""
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 11, 9, channels))
   ours = convs.Conv(features, (kernel, kernel), padding=padding)
   theirs = nn.Conv(features, (kernel, kernel), padding=padding)
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
-  custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
-  assert custom == (features <= convs.FEW_CHANNELS)
+  jaxpr = str(jax.make_jaxpr(ours.apply)(params, x))
+  assert ('custom_vjp' in jaxpr) == (features <= convs.FEW_CHANNELS and kernel > 1)
+  assert ('conv_general_dilated' in jaxpr) == (kernel > 1)
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
 
 

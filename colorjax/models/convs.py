@@ -21,7 +21,7 @@ FEW_CHANNELS = 4
 WINOGRAD_CHANNELS = 256
 # Output pixels per image from which a conv's gradient is taken by image group: the weight
 # gradient of any conv, the input gradient of a strided one (_image_groups_for).
-GROUPED_KERNEL_GRADIENT_PIXELS = 32 * 32
+GROUPED_KERNEL_GRADIENT_PIXELS = 30 * 30
 GROUPED_INPUT_GRADIENT_PIXELS = 16 * 16
 MAX_IMAGE_GROUPS = 8
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
@@ -42,9 +42,11 @@ def _pads(padding, lhs, rhs, strides=(1, 1)):
 
 
 def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=None, **kwargs):
-  """``lax.conv_general_dilated``, except three kinds of undilated NHWC conv on the CPU:
+  """``lax.conv_general_dilated``, except four kinds of undilated NHWC conv on the CPU:
 
-  - stride 1 to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU computes as a
+  - 1x1, stride 1, unpadded (output heads, fusion layers): one matmul, ``_pointwise_conv``
+    (batch 8, 64->2 at 256²: forward 100 -> 9 ms, weight gradient 90 -> 40 ms);
+  - other stride-1 convs to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU computes as a
     whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms forward):
     ``_few_outputs_conv``;
   - stride 1, 3x3 with one pixel of padding, float32, from at least WINOGRAD_CHANNELS inputs
@@ -59,11 +61,18 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
                                         dimension_numbers=dimension_numbers, **kwargs)
   strides, precision = tuple(window_strides), kwargs.get('precision')
   padding = _pads(padding, lhs, rhs, strides)
+  if strides == (1, 1) and rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)):
+    return _pointwise_conv(lhs, rhs, precision)
   if strides == (1, 1) and rhs.shape[-1] <= FEW_CHANNELS:
     return _few_outputs_conv(lhs, rhs, padding, precision)
   if strides == (1, 1) and _winograd_takes(lhs, rhs, padding):
     return _winograd_conv(lhs, rhs, precision, False)
   return _nhwc_conv(lhs, rhs, padding, precision, strides)
+
+
+def _pointwise_conv(x, kernel, precision):
+  """A 1x1 conv as the matmul it is."""
+  return jnp.einsum('nhwc,cf->nhwf', x, kernel[0, 0], precision=precision)
 
 
 def _conv(x, kernel, padding, precision, strides=(1, 1)):
@@ -99,7 +108,7 @@ def _image_groups_for(batch, pixels, strides, part):
   of ``batch`` images to ``pixels`` output pixels each. Where the output is large, XLA:CPU
   computes these for a batch far slower per image than for one image. Batch 8, by single
   images: dW of a 3x3 128->128 conv at 128² 1874 -> 400 ms, of a 2x2 128->64 one 438 -> 162
-  ms; dx of a stride-2 4x4 64->128 conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63
+  ms, of a 4x4 256->512 one to 31² 241 -> 202 ms (below about 30², 0.2-0.8x); dx of a stride-2 4x4 64->128 conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63
   ms. The input gradient of a stride-1 conv is 10-20% slower split, and small outputs too."""
   large = (pixels >= GROUPED_KERNEL_GRADIENT_PIXELS if part == 'kernel' else
            strides != (1, 1) and pixels >= GROUPED_INPUT_GRADIENT_PIXELS)
