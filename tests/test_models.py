@@ -83,8 +83,7 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
 
 @pytest.mark.parametrize('kernel, padding, channels, features', [
     (7, 'VALID', 8, 2), (4, 'SAME', 6, 1), (1, 'SAME', 5, 3), (1, 'VALID', 6, 9),
-    (3, ((2, 0), (1, 3)), 4, 4),
-    (3, 'SAME', 4, 5)])
+    (3, ((2, 0), (1, 3)), 4, 4), (3, 'SAME', 4, 5)])
 def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, features):
   """Outputs and gradients of nn.Conv; on the CPU a 1x1 conv is one matmul (no conv at all),
   the weight gradient of a larger one the one-matmul form for up to FEW_CHANNELS outputs, and
