@@ -4,11 +4,14 @@ jitted forward + backward (input and params) of one layer, median of ``--repeats
   python -m benchmarks.cpu_convs
   python -m benchmarks.cpu_convs --batch=8 --repeats=7
   python -m benchmarks.cpu_convs --parts      # XLA's stride-2 convs part by part, and PyTorch's
+  python -m benchmarks.cpu_convs --groups --batch=8   # gradients by image group or whole batch
 
 The shapes are the ones that dominate the U-Net-256 and CycleGAN steps at 256², and VGG16's
 deepest convs. ``--parts`` times the forward, input gradient and weight gradient of the
 PatchGAN's and the ResNet's stride-2 convs in XLA, next to PyTorch's whole fwd+bwd of the same
-conv where PyTorch is installed (pip install -e '.[bench]').
+conv where PyTorch is installed (pip install -e '.[bench]'). ``--groups`` times colorjax's
+layers with their gradients taken by image group (the default) and over the whole batch
+(``convs.MAX_IMAGE_GROUPS = 1``).
 """
 import argparse
 import os
@@ -46,6 +49,7 @@ def _layers():
   return [('transposed 4x4/2 128->64 at 128²', (128, 128, 128), *transposed(64)),
           ('transposed 4x4/2 1024->256 at 16²', (16, 16, 1024), *transposed(256)),
           ('output head 7x7 64->2 at 256², SAME', (256, 256, 64), *head(2, 7, 'SAME')),
+          ('output head 1x1 64->2 at 256²', (256, 256, 64), *head(2, 1, 'SAME')),
           ('reflection output head 7x7 64->2 at 256²', (256, 256, 64), *reflected(2, 7)),
           ('Winograd 3x3 256->256 at 64²', (64, 64, 256), *wide(256)),
           ('Winograd 3x3 512->512 at 32²', (32, 32, 512), *wide(512)),
@@ -104,13 +108,45 @@ def time_parts(shape, features, kernel, stride, batch, repeats):
   return times, median_seconds(torch_step, repeats)
 
 
+# (name, input [H, W, C], colorjax's layer): big-output convs of the U-Net, PatchGAN and ResNet
+GROUPED = [('3x3 128->128 at 128²', (128, 128, 128), lambda: convs.Conv(128, (3, 3))),
+           ('3x3/2 64->128 at 256²', (256, 256, 64), lambda: convs.Conv(128, (3, 3), (2, 2))),
+           ('4x4/2 64->128 at 128²', (128, 128, 64), lambda: convs.Conv(128, (4, 4), (2, 2))),
+           ('4x4 256->512 at 32², padding 1', (32, 32, 256),
+            lambda: convs.Conv(512, (4, 4), padding=((1, 1), (1, 1)))),
+           ('transposed 4x4/2 128->64 at 128²', (128, 128, 128),
+            lambda: convs.ConvTranspose2x(64))]
+
+
+def time_groups(batch, repeats):
+  """Median seconds of each GROUPED layer's fwd+bwd over the whole batch and by image group."""
+  default = convs.MAX_IMAGE_GROUPS
+  for name, shape, make in GROUPED:
+    x = jax.random.normal(jax.random.PRNGKey(1), (batch, *shape))
+    times = []
+    for groups in (1, default):
+      convs.MAX_IMAGE_GROUPS = groups           # read when the gradient is traced
+      times.append(time_layer(make(), lambda x: x, x, repeats))
+    convs.MAX_IMAGE_GROUPS = default
+    yield name, *times
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--batch', type=int, default=1)
   parser.add_argument('--repeats', type=int, default=5)
   parser.add_argument('--parts', action='store_true',
                       help="XLA's stride-2 convs part by part, next to PyTorch's fwd+bwd")
+  parser.add_argument('--groups', action='store_true',
+                      help='gradients over the whole batch against by image group')
   args = parser.parse_args()
+  if args.groups:
+    print(f'{jax.devices()[0].device_kind}, batch {args.batch}, fwd+bwd median of {args.repeats}')
+    print('| layer | whole batch | by image group | speed-up |\n|---|---:|---:|---:|')
+    for name, whole_s, grouped_s in time_groups(args.batch, args.repeats):
+      print(f'| {name} | {1e3 * whole_s:.0f} ms | {1e3 * grouped_s:.0f} ms | '
+            f'{whole_s / grouped_s:.2f}× |', flush=True)
+    return
   if args.parts:
     print(f'{jax.devices()[0].device_kind}, batch {args.batch}, median of {args.repeats}')
     print('| conv | XLA forward | XLA input gradient | XLA weight gradient | XLA total | '
