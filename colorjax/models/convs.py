@@ -110,6 +110,8 @@ def _image_groups_for(batch, pixels, strides, part):
   images: dW of a 3x3 128->128 conv at 128² 1874 -> 400 ms, of a 2x2 128->64 one 438 -> 162
   ms, of a 4x4 256->512 one to 31² 241 -> 202 ms (below about 30², 0.2-0.8x); dx of a stride-2 4x4 64->128 conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63
   ms. The input gradient of a stride-1 conv is 10-20% slower split, and small outputs too."""
+  if not isinstance(batch, int) or not isinstance(pixels, int):    # symbolic (jax.export)
+    return 1
   large = (pixels >= GROUPED_KERNEL_GRADIENT_PIXELS if part == 'kernel' else
            strides != (1, 1) and pixels >= GROUPED_INPUT_GRADIENT_PIXELS)
   return _image_groups(batch) if large else 1
