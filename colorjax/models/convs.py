@@ -46,9 +46,9 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
 
   - 1x1, stride 1, unpadded (output heads, fusion layers): one matmul, ``_pointwise_conv``
     (batch 8, 64->2 at 256²: forward 100 -> 9 ms, weight gradient 90 -> 40 ms);
-  - other stride-1 convs to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU computes as a
-    whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms forward):
-    ``_few_outputs_conv``;
+  - other stride-1 convs to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU
+    computes as a whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms
+    forward): ``_few_outputs_conv``;
   - stride 1, 3x3 with one pixel of padding, float32, from at least WINOGRAD_CHANNELS inputs
     (the residual blocks and deep VGG layers): ``_winograd_conv``, 1.1-1.4x faster fwd+bwd;
   - any other whose gradients are faster by image group (``_image_groups_for``):
@@ -104,12 +104,13 @@ def _image_groups(batch):
 
 
 def _image_groups_for(batch, pixels, strides, part):
-  """The image groups in which to take the 'kernel' or 'input' gradient (``part``) of a conv
-  of ``batch`` images to ``pixels`` output pixels each. Where the output is large, XLA:CPU
-  computes these for a batch far slower per image than for one image. Batch 8, by single
-  images: dW of a 3x3 128->128 conv at 128² 1874 -> 400 ms, of a 2x2 128->64 one 438 -> 162
-  ms, of a 4x4 256->512 one to 31² 241 -> 202 ms (below about 30², 0.2-0.8x); dx of a stride-2 4x4 64->128 conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63
-  ms. The input gradient of a stride-1 conv is 10-20% slower split, and small outputs too."""
+  """The image groups in which to take the 'kernel' or 'input' gradient (``part``) of a conv of
+  ``batch`` images to ``pixels`` output pixels each. Where the output is large, XLA:CPU computes
+  these for a batch far slower per image than for one image. Batch 8, by single images: dW of a
+  3x3 128->128 conv at 128² 1874 -> 400 ms, of a 2x2 128->64 one 438 -> 162 ms, of a 4x4
+  256->512 one to 31² 241 -> 202 ms (below about 30², 0.2-0.8x); dx of a stride-2 4x4 64->128
+  conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63 ms. The input gradient of a stride-1
+  conv is 10-20% slower split, and small outputs too."""
   if not isinstance(batch, int) or not isinstance(pixels, int):    # symbolic (jax.export)
     return 1
   large = (pixels >= GROUPED_KERNEL_GRADIENT_PIXELS if part == 'kernel' else
