@@ -1,4 +1,5 @@
 """U-Net presets and building blocks."""
+import os
 import subprocess
 import sys
 
@@ -198,7 +199,7 @@ def test_image_groups_keep_each_device_on_its_own_images():
   """Batch 32 on 8 devices: 4 images per device, so 4 groups (a forward, 4 input and 4 kernel
   gradient convs); the sharded gradient needs only the all-reduce of the kernel gradient (no
   gather or exchange of images), and is nn.Conv's."""
-  env = {'XLA_FLAGS': '--xla_force_host_platform_device_count=8', 'PATH': '/usr/bin:/bin'}
+  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
   result = subprocess.run([sys.executable, '-c', GROUPS_ON_EIGHT_DEVICES], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -27,11 +27,16 @@ MAX_IMAGE_GROUPS = 8
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
+def _undilated(options):
+  """No dilation and no grouping, in ``lax.conv_general_dilated``'s keyword arguments."""
+  return all(options.get(name) in (None, 1, (1, 1), [1, 1])
+             for name in ('lhs_dilation', 'rhs_dilation', 'feature_group_count',
+                          'batch_group_count'))
+
+
 def _plain(window_strides, options):
   """Stride 1, no dilation and no grouping, in ``lax.conv_general_dilated``'s arguments."""
-  return tuple(window_strides) == (1, 1) and all(
-      options.get(name) in (None, 1, (1, 1), [1, 1])
-      for name in ('lhs_dilation', 'rhs_dilation', 'feature_group_count', 'batch_group_count'))
+  return tuple(window_strides) == (1, 1) and _undilated(options)
 
 
 def _pads(padding, lhs, rhs, strides=(1, 1)):
@@ -54,7 +59,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
   - any other whose gradients are faster by image group (``_image_groups_for``):
     ``_grouped_gradients_conv``.
   """
-  nhwc = (jax.default_backend() == 'cpu' and _plain((1, 1), kwargs) and dimension_numbers
+  nhwc = (jax.default_backend() == 'cpu' and _undilated(kwargs) and dimension_numbers
           == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
   if not nhwc:
     return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding,
