@@ -69,9 +69,19 @@ def assert_same_function(ours, theirs, params, x, cotangent, tolerance=1e-5):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+@pytest.fixture
+def no_matmul_convs(monkeypatch):
+  """Small test shapes take XLA's conv paths, not the matmul of their patches."""
+  monkeypatch.setattr(convs, 'MATMUL_CONV_ROWS', 0)
+
+
+@pytest.mark.parametrize('matmul_rows', [0, 128])
 @pytest.mark.parametrize('shape', [(2, 5, 7, 3), (1, 8, 8, 16)])
-def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
-  """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2)."""
+def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(monkeypatch, shape,
+                                                                       matmul_rows):
+  """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2),
+  with the four phases as convs or as matmuls of their patches."""
+  monkeypatch.setattr(convs, 'MATMUL_CONV_ROWS', matmul_rows)
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   ours = convs.ConvTranspose2x(6)
   theirs = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
@@ -85,6 +95,7 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(shape):
 @pytest.mark.parametrize('kernel, padding, channels, features', [
     (7, 'VALID', 8, 2), (4, 'SAME', 6, 1), (1, 'SAME', 5, 3), (1, 'VALID', 6, 9),
     (3, ((2, 0), (1, 3)), 4, 4), (3, 'SAME', 4, 5)])
+@pytest.mark.usefixtures('no_matmul_convs')
 def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, features):
   """Outputs and gradients of nn.Conv; on the CPU a 1x1 conv is one matmul (no conv at all),
   the weight gradient of a larger one the one-matmul form for up to FEW_CHANNELS outputs, and
@@ -104,6 +115,7 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
 @pytest.mark.parametrize('shape, padding, dtype', [
     ((2, 5, 7, 256), 'SAME', jnp.float32), ((1, 6, 4, 300), ((1, 1), (1, 1)), jnp.float32),
     ((1, 5, 5, 255), 'SAME', jnp.float32), ((1, 4, 4, 256), 'SAME', jnp.bfloat16)])
+@pytest.mark.usefixtures('no_matmul_convs')
 def test_wide_3x3_conv_is_nn_conv_with_the_same_params(shape, padding, dtype):
   """Outputs and gradients of nn.Conv; on the CPU, Winograd from WINOGRAD_CHANNELS float32
   inputs on (odd sizes included), XLA's own conv below that or in bf16."""
@@ -118,8 +130,29 @@ def test_wide_3x3_conv_is_nn_conv_with_the_same_params(shape, padding, dtype):
                        tolerance=1e-5 if dtype == jnp.float32 else 1e-2)
 
 
+@pytest.mark.parametrize('kernel, strides, padding, shape, matmul', [
+    (4, 2, ((1, 1), (1, 1)), (2, 8, 6, 5), True),      # a U-Net's inner level: 2 x 4 x 3 rows
+    (4, 2, ((1, 1), (1, 1)), (1, 2, 2, 8), True),      # its innermost: one output pixel
+    (2, 1, ((1, 0), (0, 1)), (2, 3, 5, 4), True),      # a transposed conv's phase
+    (3, 1, 'SAME', (2, 8, 8, 3), True),                # 128 rows, the most a matmul takes
+    (3, 1, 'SAME', (3, 8, 8, 3), False)])              # 192 rows: XLA's conv
+def test_small_convs_are_one_matmul_of_their_patches(kernel, strides, padding, shape, matmul):
+  """Up to MATMUL_CONV_ROWS output pixels per device a conv runs no conv at all, one matmul of
+  its patches; outputs and gradients are nn.Conv's."""
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  options = dict(kernel_size=(kernel, kernel), strides=(strides, strides), padding=padding)
+  ours, theirs = convs.Conv(6, **options), nn.Conv(6, **options)
+  params = ours.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
+  gradient = jax.grad(lambda v, x: jnp.sum(ours.apply(v, x)), argnums=(0, 1))
+  assert ('conv_general_dilated' in str(jax.make_jaxpr(gradient)(params, x))) != matmul
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
+
+
 @pytest.mark.parametrize('kernel, shape, features', [(3, (2, 9, 12, 5), 8), (7, (1, 10, 8, 3), 2),
                                                      (7, (1, 4, 5, 2), 4), (3, (1, 5, 6, 256), 8)])
+@pytest.mark.usefixtures('no_matmul_convs')
 def test_reflect_padded_conv_is_a_conv_of_the_reflection_padded_input(kernel, shape, features):
   """Outputs and gradients of jnp.pad(mode='reflect') then a VALID nn.Conv, same params; with
   few outputs (an output head), its convs take the one-matmul weight gradient, and a wide 3x3
@@ -149,6 +182,7 @@ def conv_count(apply, params, x):
     (convs.Conv(5, (3, 3)), nn.Conv(5, (3, 3)), (4, 3, 4, 256)),           # Winograd
     (convs.ConvTranspose2x(6), nn.ConvTranspose(6, (4, 4), strides=(2, 2)), (4, 3, 5, 7)),
     (convs.ReflectPaddedConv(6, (3, 3), padding=((1, 1), (1, 1))), None, (4, 6, 5, 3))])
+@pytest.mark.usefixtures('no_matmul_convs')
 def test_gradients_by_image_group_are_those_of_the_whole_batch(monkeypatch, ours, theirs, shape):
   """With the pixel thresholds at one pixel, the batch's convs take their gradients in two
   groups of two images (more convs in the gradient than with MAX_IMAGE_GROUPS = 1), and
@@ -179,6 +213,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from colorjax import parallel
 from colorjax.models import convs
 convs.GROUPED_KERNEL_GRADIENT_PIXELS = convs.GROUPED_INPUT_GRADIENT_PIXELS = 1
+convs.MATMUL_CONV_ROWS = 0
 batch = NamedSharding(parallel.make_mesh(), P('data'))
 x = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), (32, 8, 8, 3)), batch)
 ours, theirs = convs.Conv(5, (4, 4), strides=(2, 2)), nn.Conv(5, (4, 4), strides=(2, 2))

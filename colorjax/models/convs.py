@@ -24,6 +24,7 @@ WINOGRAD_CHANNELS = 256
 GROUPED_KERNEL_GRADIENT_PIXELS = 30 * 30
 GROUPED_INPUT_GRADIENT_PIXELS = 16 * 16
 MAX_IMAGE_GROUPS = 8
+MATMUL_CONV_ROWS = 128
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
 
 
@@ -49,8 +50,13 @@ def _pads(padding, lhs, rhs, strides=(1, 1)):
 def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=None, **kwargs):
   """``lax.conv_general_dilated``, except four kinds of undilated NHWC conv on the CPU:
 
-  - 1x1, stride 1, unpadded (output heads, fusion layers): one matmul, ``_pointwise_conv``
-    (batch 8, 64->2 at 256²: forward 100 -> 9 ms, weight gradient 90 -> 40 ms);
+  - 1x1, stride 1, unpadded (output heads, fusion layers), and any conv to at most
+    MATMUL_CONV_ROWS output pixels per device (the innermost levels of a U-Net): one matmul of
+    its patches, ``_matmul_conv``. Batch 8, a 1x1 64->2 conv at 256²: forward 100 -> 9 ms,
+    weight gradient 90 -> 40 ms. Batch 1, fwd+bwd of a 4x4/2 512->512 conv to 8², 4² or 1²:
+    26, 24, 9 -> 8, 3, 1.4 ms; of a 4x4/2 1024->512 transposed conv from 2², 4² or 8²: 56, 63,
+    75 -> 34, 36, 38 ms (XLA:CPU's convs re-lay out the kernel for every pass, and take slow
+    paths at tiny outputs). From 256 rows the convs are as fast or faster.
   - other stride-1 convs to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU
     computes as a whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms
     forward): ``_few_outputs_conv``;
@@ -60,14 +66,15 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
     ``_grouped_gradients_conv``.
   """
   nhwc = (jax.default_backend() == 'cpu' and _undilated(kwargs) and dimension_numbers
+          and jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, dimension_numbers)
           == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC))
   if not nhwc:
     return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding,
                                         dimension_numbers=dimension_numbers, **kwargs)
   strides, precision = tuple(window_strides), kwargs.get('precision')
   padding = _pads(padding, lhs, rhs, strides)
-  if strides == (1, 1) and rhs.shape[:2] == (1, 1) and padding == ((0, 0), (0, 0)):
-    return _pointwise_conv(lhs, rhs, precision)
+  if _matmul_takes(lhs, rhs, padding, strides):
+    return _matmul_conv(lhs, rhs, padding, precision, strides)
   if strides == (1, 1) and rhs.shape[-1] <= FEW_CHANNELS:
     return _few_outputs_conv(lhs, rhs, padding, precision)
   if strides == (1, 1) and _winograd_takes(lhs, rhs, padding):
@@ -75,9 +82,37 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
   return _nhwc_conv(lhs, rhs, padding, precision, strides)
 
 
-def _pointwise_conv(x, kernel, precision):
-  """A 1x1 conv as the matmul it is."""
-  return jnp.einsum('nhwc,cf->nhwf', x, kernel[0, 0], precision=precision)
+def _output_size(x, kernel, padding, strides):
+  """The output (height, width) of an NHWC conv of ``x`` by ``kernel``, ``padding`` as pairs."""
+  return tuple((size + sum(pads) - k) // stride + 1 for size, k, stride, pads
+               in zip(x.shape[1:3], kernel.shape[:2], strides, padding))
+
+
+def _matmul_takes(x, kernel, padding, strides):
+  """Whether ``_matmul_conv`` computes this conv faster than XLA:CPU: a 1x1 stride-1 unpadded
+  conv, or one to at most MATMUL_CONV_ROWS output pixels per device."""
+  if kernel.shape[:2] == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)):
+    return True
+  images = _images_per_device(x.shape[0])
+  height, width = _output_size(x, kernel, padding, strides)
+  return images is not None and images * height * width <= MATMUL_CONV_ROWS
+
+
+def _patches(x, kernel_size, padding, strides):
+  """The k·k taps' views of the padded ``x`` a conv's outputs see, side by side on the channel
+  axis: [N, H', W', k·k·C], tap-major like a [k, k, C, F] kernel's rows."""
+  x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+  (kh, kw), (sh, sw) = kernel_size, strides
+  oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
+  views = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+           for i in range(kh) for j in range(kw)]
+  return views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
+
+
+def _matmul_conv(x, kernel, padding, precision, strides=(1, 1)):
+  """An NHWC conv as one matmul: its patches by the kernel as a [k·k·C, F] matrix."""
+  return jnp.einsum('nhwk,kf->nhwf', _patches(x, kernel.shape[:2], padding, strides),
+                    kernel.reshape(-1, kernel.shape[-1]), precision=precision)
 
 
 def _conv(x, kernel, padding, precision, strides=(1, 1)):
@@ -86,24 +121,30 @@ def _conv(x, kernel, padding, precision, strides=(1, 1)):
 
 
 def _nhwc_conv(x, kernel, padding, precision, strides=(1, 1)):
-  """An NHWC conv (``padding`` as pairs), with ``_grouped_gradients_conv``'s gradients on the
-  CPU where they are faster."""
-  pixels = 1
-  for size, k, stride, pads in zip(x.shape[1:3], kernel.shape[:2], strides, padding):
-    pixels *= (size + sum(pads) - k) // stride + 1
-  if jax.default_backend() == 'cpu' and max(_image_groups_for(x.shape[0], pixels, strides, part)
-                                            for part in ('input', 'kernel')) > 1:
+  """An NHWC conv (``padding`` as pairs) on the CPU, with ``_grouped_gradients_conv``'s
+  gradients where they are faster."""
+  height, width = _output_size(x, kernel, padding, strides)
+  if max(_image_groups_for(x.shape[0], height * width, strides, part)
+         for part in ('input', 'kernel')) > 1:
     return _grouped_gradients_conv(x, kernel, padding, precision, strides)
   return _conv(x, kernel, padding, precision, strides)
+
+
+def _images_per_device(batch):
+  """Each device's share of ``batch`` as the training step shards it; None for a symbolic
+  batch (jax.export) or one the devices do not divide."""
+  if not isinstance(batch, int) or batch % jax.device_count():
+    return None
+  return batch // jax.device_count()
 
 
 def _image_groups(batch):
   """How many image groups to split ``batch`` into: the largest divisor of the per-device
   batch up to MAX_IMAGE_GROUPS. Group g holds images g, g + groups, ..., so each device's
-  share of the batch (as the training step shards it) holds its own images of every group,
-  and splitting moves no data between devices."""
-  per_device, rest = divmod(batch, jax.device_count())
-  if rest:
+  share of the batch holds its own images of every group, and splitting moves no data
+  between devices."""
+  per_device = _images_per_device(batch)
+  if per_device is None:
     return 1
   return max(d for d in range(1, min(per_device, MAX_IMAGE_GROUPS) + 1) if per_device % d == 0)
 
@@ -116,8 +157,6 @@ def _image_groups_for(batch, pixels, strides, part):
   256->512 one to 31² 241 -> 202 ms (below about 30², 0.2-0.8x); dx of a stride-2 4x4 64->128
   conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63 ms. The input gradient of a stride-1
   conv is 10-20% slower split, and small outputs too."""
-  if not isinstance(batch, int) or not isinstance(pixels, int):    # symbolic (jax.export)
-    return 1
   large = (pixels >= GROUPED_KERNEL_GRADIENT_PIXELS if part == 'kernel' else
            strides != (1, 1) and pixels >= GROUPED_INPUT_GRADIENT_PIXELS)
   return _image_groups(batch) if large else 1
@@ -345,6 +384,6 @@ class ConvTranspose2x(nn.Module):
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
     pads = {0: (1, 0), 1: (0, 1)}
-    phases = [_nhwc_conv(x, kernel[r::2, s::2], (pads[r], pads[s]), None)
+    phases = [conv_general_dilated(x, kernel[r::2, s::2], (1, 1), (pads[r], pads[s]), _NHWC)
               for r in (0, 1) for s in (0, 1)]
     return depth_to_space(jnp.concatenate(phases, axis=-1)) + bias
