@@ -112,20 +112,28 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
 
 
-@pytest.mark.parametrize('shape, padding, dtype', [
-    ((2, 5, 7, 256), 'SAME', jnp.float32), ((1, 6, 4, 300), ((1, 1), (1, 1)), jnp.float32),
-    ((1, 5, 5, 255), 'SAME', jnp.float32), ((1, 4, 4, 256), 'SAME', jnp.bfloat16)])
+@pytest.mark.parametrize('kernel, shape, padding, dtype, winograd', [
+    (3, (2, 5, 7, 256), 'SAME', jnp.float32, True),
+    (3, (1, 6, 4, 300), ((1, 1), (1, 1)), jnp.float32, True),
+    (3, (1, 5, 5, 255), 'SAME', jnp.float32, False),
+    (3, (1, 4, 4, 256), 'SAME', jnp.bfloat16, False),
+    (4, (2, 7, 6, 256), ((1, 1), (1, 1)), jnp.float32, True),      # the PatchGAN's
+    (4, (1, 5, 8, 256), 'SAME', jnp.float32, True),                 # (1, 2) on both axes
+    (4, (1, 6, 6, 256), 'VALID', jnp.float32, True),
+    (4, (1, 6, 6, 256), ((0, 1), (1, 1)), jnp.float32, False),      # unlike on the two axes
+    (4, (1, 6, 6, 256), ((4, 0), (4, 0)), jnp.float32, False)])     # more than the kernel
 @pytest.mark.usefixtures('no_matmul_convs')
-def test_wide_3x3_conv_is_nn_conv_with_the_same_params(shape, padding, dtype):
+def test_wide_3x3_and_4x4_convs_are_nn_conv_with_the_same_params(kernel, shape, padding, dtype,
+                                                                 winograd):
   """Outputs and gradients of nn.Conv; on the CPU, Winograd from WINOGRAD_CHANNELS float32
-  inputs on (odd sizes included), XLA's own conv below that or in bf16."""
+  inputs on (odd sizes included) with the same padding on both axes, less than the kernel;
+  XLA's own conv otherwise."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
-  ours = convs.Conv(8, (3, 3), padding=padding, dtype=dtype)
-  theirs = nn.Conv(8, (3, 3), padding=padding, dtype=dtype)
+  ours = convs.Conv(8, (kernel, kernel), padding=padding, dtype=dtype)
+  theirs = nn.Conv(8, (kernel, kernel), padding=padding, dtype=dtype)
   params = ours.init(jax.random.PRNGKey(0), x)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
-  custom = 'custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))
-  assert custom == (shape[-1] >= convs.WINOGRAD_CHANNELS and dtype == jnp.float32)
+  assert ('custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))) == winograd
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent,
                        tolerance=1e-5 if dtype == jnp.float32 else 1e-2)
 
