@@ -38,9 +38,10 @@ def _layers():
     return (ours, lambda x: x), (nn.Conv(features, (kernel, kernel), padding=padding),
                                  lambda x: x)
 
-  def wide(features):
-    return ((convs.Conv(features, (3, 3)), lambda x: x),
-            (nn.Conv(features, (3, 3)), lambda x: x))
+  def plain(features, kernel, strides=1, padding='SAME'):
+    options = dict(kernel_size=(kernel, kernel), strides=(strides, strides), padding=padding)
+    return ((convs.Conv(features, **options), lambda x: x),
+            (nn.Conv(features, **options), lambda x: x))
 
   def transposed(features):
     theirs = nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding='SAME')
@@ -51,8 +52,12 @@ def _layers():
           ('output head 7x7 64->2 at 256², SAME', (256, 256, 64), *head(2, 7, 'SAME')),
           ('output head 1x1 64->2 at 256²', (256, 256, 64), *head(2, 1, 'SAME')),
           ('reflection output head 7x7 64->2 at 256²', (256, 256, 64), *reflected(2, 7)),
-          ('Winograd 3x3 256->256 at 64²', (64, 64, 256), *wide(256)),
-          ('Winograd 3x3 512->512 at 32²', (32, 32, 512), *wide(512)),
+          ('Winograd 3x3 256->256 at 64²', (64, 64, 256), *plain(256, 3)),
+          ('Winograd 3x3 512->512 at 32²', (32, 32, 512), *plain(512, 3)),
+          ('Winograd 4x4 256->512 at 32², padding 1', (32, 32, 256),
+           *plain(512, 4, padding=((1, 1), (1, 1)))),
+          ('matmul 4x4/2 512->512 at 16²', (16, 16, 512), *plain(512, 4, 2, ((1, 1), (1, 1)))),
+          ('matmul: transposed 4x4/2 1024->512 at 4²', (4, 4, 1024), *transposed(512)),
           ('reflection (Winograd) 3x3 256->256 at 64²', (64, 64, 256), *reflected(256, 3)),
           ('reflection 7x7 3->64 at 256²', (256, 256, 3), *reflected(64, 7))]
 

@@ -143,7 +143,8 @@ def test_wide_3x3_and_4x4_convs_are_nn_conv_with_the_same_params(kernel, shape, 
     (4, 2, ((1, 1), (1, 1)), (1, 2, 2, 8), True),      # its innermost: one output pixel
     (2, 1, ((1, 0), (0, 1)), (2, 3, 5, 4), True),      # a transposed conv's phase
     (3, 1, 'SAME', (2, 8, 8, 3), True),                # 128 rows, the most a matmul takes
-    (3, 1, 'SAME', (3, 8, 8, 3), False)])              # 192 rows: XLA's conv
+    (3, 1, 'SAME', (3, 8, 8, 3), False),               # 192 rows: XLA's conv
+    (3, 1, ((-1, 2), (1, 1)), (1, 6, 5, 3), False)])   # negative padding: XLA's conv
 def test_small_convs_are_one_matmul_of_their_patches(kernel, strides, padding, shape, matmul):
   """Up to MATMUL_CONV_ROWS output pixels per device a conv runs no conv at all, one matmul of
   its patches; outputs and gradients are nn.Conv's."""

@@ -90,12 +90,13 @@ def _output_size(x, kernel, padding, strides):
 
 def _matmul_takes(x, kernel, padding, strides):
   """Whether ``_matmul_conv`` computes this conv faster than XLA:CPU: a 1x1 stride-1 unpadded
-  conv, or one to at most MATMUL_CONV_ROWS output pixels per device."""
+  conv, or one to at most MATMUL_CONV_ROWS output pixels per device (no negative padding)."""
   if kernel.shape[:2] == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)):
     return True
   images = _images_per_device(x.shape[0])
   height, width = _output_size(x, kernel, padding, strides)
-  return images is not None and images * height * width <= MATMUL_CONV_ROWS
+  return (images is not None and images * height * width <= MATMUL_CONV_ROWS
+          and min(map(min, padding)) >= 0)
 
 
 def _patches(x, kernel_size, padding, strides):
