@@ -33,11 +33,6 @@ def _layers():
     theirs = nn.Conv(features, (kernel, kernel), padding='VALID')
     return (ours, lambda x: x), (theirs, lambda x: convs.reflect_pad(x, pad))
 
-  def head(features, kernel, padding):
-    ours = convs.Conv(features, (kernel, kernel), padding=padding)
-    return (ours, lambda x: x), (nn.Conv(features, (kernel, kernel), padding=padding),
-                                 lambda x: x)
-
   def plain(features, kernel, strides=1, padding='SAME'):
     options = dict(kernel_size=(kernel, kernel), strides=(strides, strides), padding=padding)
     return ((convs.Conv(features, **options), lambda x: x),
@@ -49,8 +44,8 @@ def _layers():
 
   return [('transposed 4x4/2 128->64 at 128²', (128, 128, 128), *transposed(64)),
           ('transposed 4x4/2 1024->256 at 16²', (16, 16, 1024), *transposed(256)),
-          ('output head 7x7 64->2 at 256², SAME', (256, 256, 64), *head(2, 7, 'SAME')),
-          ('output head 1x1 64->2 at 256²', (256, 256, 64), *head(2, 1, 'SAME')),
+          ('output head 7x7 64->2 at 256², SAME', (256, 256, 64), *plain(2, 7)),
+          ('output head 1x1 64->2 at 256²', (256, 256, 64), *plain(2, 1)),
           ('reflection output head 7x7 64->2 at 256²', (256, 256, 64), *reflected(2, 7)),
           ('Winograd 3x3 256->256 at 64²', (64, 64, 256), *plain(256, 3)),
           ('Winograd 3x3 512->512 at 32²', (32, 32, 512), *plain(512, 3)),

@@ -82,10 +82,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
   return _nhwc_conv(lhs, rhs, padding, precision, strides)
 
 
-def _output_size(x, kernel, padding, strides):
-  """The output (height, width) of an NHWC conv of ``x`` by ``kernel``, ``padding`` as pairs."""
+def _output_size(x, kernel_size, padding, strides):
+  """The output (height, width) of an NHWC conv of ``x`` by a ``kernel_size`` kernel,
+  ``padding`` as pairs."""
   return tuple((size + sum(pads) - k) // stride + 1 for size, k, stride, pads
-               in zip(x.shape[1:3], kernel.shape[:2], strides, padding))
+               in zip(x.shape[1:3], kernel_size, strides, padding))
 
 
 def _matmul_takes(x, kernel, padding, strides):
@@ -94,7 +95,7 @@ def _matmul_takes(x, kernel, padding, strides):
   if kernel.shape[:2] == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)):
     return True
   images = _images_per_device(x.shape[0])
-  height, width = _output_size(x, kernel, padding, strides)
+  height, width = _output_size(x, kernel.shape[:2], padding, strides)
   return (images is not None and images * height * width <= MATMUL_CONV_ROWS
           and min(map(min, padding)) >= 0)
 
@@ -102,9 +103,9 @@ def _matmul_takes(x, kernel, padding, strides):
 def _patches(x, kernel_size, padding, strides):
   """The k·k taps' views of the padded ``x`` a conv's outputs see, side by side on the channel
   axis: [N, H', W', k·k·C], tap-major like a [k, k, C, F] kernel's rows."""
+  oh, ow = _output_size(x, kernel_size, padding, strides)
   x = jnp.pad(x, ((0, 0), *padding, (0, 0)))
   (kh, kw), (sh, sw) = kernel_size, strides
-  oh, ow = (x.shape[1] - kh) // sh + 1, (x.shape[2] - kw) // sw + 1
   views = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
            for i in range(kh) for j in range(kw)]
   return views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
@@ -124,7 +125,7 @@ def _conv(x, kernel, padding, precision, strides=(1, 1)):
 def _nhwc_conv(x, kernel, padding, precision, strides=(1, 1)):
   """An NHWC conv (``padding`` as pairs) on the CPU, with ``_grouped_gradients_conv``'s
   gradients where they are faster."""
-  height, width = _output_size(x, kernel, padding, strides)
+  height, width = _output_size(x, kernel.shape[:2], padding, strides)
   if max(_image_groups_for(x.shape[0], height * width, strides, part)
          for part in ('input', 'kernel')) > 1:
     return _grouped_gradients_conv(x, kernel, padding, precision, strides)
