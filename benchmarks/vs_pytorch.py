@@ -22,7 +22,10 @@ CUDA when available, else on the CPU; colorjax runs ``colorjax.benchmark.measure
 configs in configs/ (no TensorFlow). The sides alternate (torch, colorjax, torch, ...)
 ``--repeats`` times; each run reports its median step time over ``--steps`` steps after
 ``--warmup`` steps, and the table quotes the median images/sec of the runs and the ratio of
-those medians (colorjax / PyTorch, above 1 means colorjax is faster). colorjax is measured
+those medians (colorjax / PyTorch, above 1 means colorjax is faster), next to the lowest and
+highest ratio of a run pair (each colorjax run against the PyTorch run just before it): on a
+shared CPU the load moves both sides by several percent, and the range shows how far a ratio
+near 1 can be trusted. colorjax is measured
 once per ``--upsample`` value against the same PyTorch figure: 'transpose' is the identical
 architecture, 'subpixel' (a 3x3 conv to 4x the channels, then depth-to-space) colorjax's
 faster alternative. Prints a markdown table, then one JSON line per workload.
@@ -509,6 +512,7 @@ def run_workload(name, args, device, log):
     for upsample in args.upsample:
       runs = jax_runs[upsample]
       jax_ips = _median([r['images_per_s'] for r in runs])
+      pairs = [j['images_per_s'] / t['images_per_s'] for t, j in zip(torch_runs, runs)]
       rows.append({
           'workload': name, 'batch_size': batch_size, 'image_size': args.image_size,
           'compute_dtype': args.compute_dtype, 'upsample': upsample,
@@ -517,7 +521,7 @@ def run_workload(name, args, device, log):
           'torch_images_per_s_runs': [r['images_per_s'] for r in torch_runs],
           'colorjax_images_per_s': jax_ips,
           'colorjax_images_per_s_runs': [r['images_per_s'] for r in runs],
-          'ratio': jax_ips / torch_ips,
+          'ratio': jax_ips / torch_ips, 'ratio_runs': pairs,
           'colorjax_compile_s': runs[0]['compile_s'],
           'colorjax_flops_per_step': runs[0]['flops_per_step'],
           'colorjax_utilisation': _median([r['utilisation'] for r in runs
@@ -529,13 +533,14 @@ def run_workload(name, args, device, log):
 
 def table(rows):
   lines = [('| workload | batch | colorjax upsample | PyTorch img/s | colorjax img/s | '
-            'colorjax / PyTorch | colorjax compile |'),
-           '|---|---:|---|---:|---:|---:|---:|']
+            'colorjax / PyTorch | run pairs | colorjax compile |'),
+           '|---|---:|---|---:|---:|---:|---:|---:|']
   for row in rows:
     upsample = row['upsample'] + (' (= PyTorch)' if row['same_architecture'] else '')
+    pairs = f"{min(row['ratio_runs']):.2f}–{max(row['ratio_runs']):.2f}×"
     lines.append(f"| {row['workload']} | {row['batch_size']} | {upsample} | "
                  f"{row['torch_images_per_s']:.3g} | {row['colorjax_images_per_s']:.3g} | "
-                 f"{row['ratio']:.2f}× | {row['colorjax_compile_s']:.0f} s |")
+                 f"{row['ratio']:.2f}× | {pairs} | {row['colorjax_compile_s']:.0f} s |")
   return '\n'.join(lines)
 
 

@@ -76,11 +76,13 @@ def test_alternates_the_sides_and_quotes_the_ratio_of_medians(monkeypatch, capsy
   assert vs_pytorch.main(['--workloads=unet', '--batch_sizes=4', '--repeats=3']) == 0
   assert calls == [('torch', 4), ('transpose', 4), ('subpixel', 4)] * 3
   out = capsys.readouterr().out
-  assert '| unet | 4 | transpose (= PyTorch) | 2 | 0.3 | 0.15× |' in out
-  assert '| unet | 4 | subpixel | 2 | 2 | 1.00× |' in out
+  assert '| unet | 4 | transpose (= PyTorch) | 2 | 0.3 | 0.15× | 0.03–0.50× |' in out
+  assert '| unet | 4 | subpixel | 2 | 2 | 1.00× | 0.75–1.00× |' in out
   records = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
   assert len(records) == 1 and records[0]['workload'] == 'unet'
   assert [row['ratio'] for row in records[0]['rows']] == pytest.approx([0.15, 1.0])
+  assert [row['ratio_runs'] for row in records[0]['rows']] == [
+      pytest.approx([0.5, 0.025, 0.15]), pytest.approx([1.0, 0.75, 1.0])]
 
 
 def test_a_missing_config_is_one_sentence(monkeypatch):
