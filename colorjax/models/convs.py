@@ -267,8 +267,8 @@ def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
   n, h, w, _ = x.shape
   r = kernel.shape[0]
   output, kernel_transform, input_transform = _WINOGRAD[r]
-  before, after = padding
-  oh, ow = h + before + after - r + 1, w + before + after - r + 1
+  before = padding[0]
+  oh, ow = _output_size(x, (r, r), (padding, padding), (1, 1))
   th, tw = -(-oh // 2), -(-ow // 2)              # output tiles
   xp = jnp.pad(x, ((0, 0), (before, 2 * th + r - 1 - h - before),
                    (before, 2 * tw + r - 1 - w - before), (0, 0)))
