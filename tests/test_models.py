@@ -75,13 +75,16 @@ def no_matmul_convs(monkeypatch):
   monkeypatch.setattr(convs, 'MATMUL_CONV_ROWS', 0)
 
 
+@pytest.mark.parametrize('tap_rows', [0, 10 ** 6])
 @pytest.mark.parametrize('matmul_rows', [0, 128])
 @pytest.mark.parametrize('shape', [(2, 5, 7, 3), (1, 8, 8, 16)])
 def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(monkeypatch, shape,
-                                                                       matmul_rows):
+                                                                       matmul_rows, tap_rows):
   """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2),
-  with the four phases as convs or as matmuls of their patches."""
+  with the stacked phase conv as a conv or as a matmul of its patches, and its weight gradient
+  as one matmul per tap (no conv for it) or as the four phases' weight gradients."""
   monkeypatch.setattr(convs, 'MATMUL_CONV_ROWS', matmul_rows)
+  monkeypatch.setattr(convs, 'TAP_KERNEL_GRADIENT_ROWS', tap_rows)
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   ours = convs.ConvTranspose2x(6)
   theirs = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
@@ -90,6 +93,25 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(monkeypat
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), (shape[0], 2 * shape[1], 2 * shape[2], 6))
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
+  kernel_gradient = jax.jit(jax.grad(lambda v: jnp.sum(jnp.sin(ours.apply(v, x)))))
+  hlo = kernel_gradient.lower(params).compile().as_text()
+  assert (hlo.count(' convolution(') > (matmul_rows == 0)) == (tap_rows == 0)
+
+
+@pytest.mark.parametrize('size', [32, 33, 30])
+@pytest.mark.usefixtures('no_matmul_convs')
+def test_strided_4x4_conv_takes_its_input_gradient_by_space_to_depth(size):
+  """A 4x4 stride-2 conv padded by one, on an even input from 32², has the input gradient of
+  the 2x2 stride-1 conv of its space-to-depth input (a custom gradient); outputs and both
+  gradients stay nn.Conv's. Odd and smaller inputs keep XLA's."""
+  x = jax.random.normal(jax.random.PRNGKey(1), (1, size, size, 3))
+  ours = convs.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
+  theirs = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
+  params = ours.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
+  assert ('custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))) == (size == 32)
 
 
 @pytest.mark.parametrize('kernel, padding, channels, features', [

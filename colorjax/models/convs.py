@@ -1,8 +1,9 @@
 """Convolutions written for XLA:CPU's fast paths, each with ``nn.Conv`` / ``nn.ConvTranspose``'s
-parameters and the same outputs and gradients: the 4x4 stride-2 transposed conv as four phase
-convs, output heads with a one-matmul weight gradient, wide 3x3 convs by Winograd,
-reflection-padded convs that pad inside the conv, and the gradients of a batch's large convs
-taken image group by image group."""
+parameters and the same outputs and gradients: the 4x4 stride-2 transposed conv as one stride-1
+conv to its four output phases, output heads with a one-matmul weight gradient, wide 3x3 convs
+by Winograd, reflection-padded convs that pad inside the conv, the input gradient of 4x4
+stride-2 convs by space-to-depth, and the gradients of a batch's large convs taken image group
+by image group."""
 import functools
 
 import flax.linen as nn
@@ -26,6 +27,7 @@ GROUPED_INPUT_GRADIENT_PIXELS = 16 * 16
 MAX_IMAGE_GROUPS = 8
 MATMUL_CONV_ROWS = 128
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
+_VALID = ((0, 0), (0, 0))
 
 
 def _undilated(options):
@@ -62,7 +64,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
     forward): ``_few_outputs_conv``;
   - stride 1, 3x3 or 4x4, float32, from at least WINOGRAD_CHANNELS inputs (the residual
     blocks, deep VGG layers, the PatchGAN's stride-1 conv): ``_winograd_conv``;
-  - any other whose gradients are faster by image group (``_image_groups_for``):
+  - any other whose gradients are faster by image group (``_image_groups_for``) or, for a
+    4x4 stride-2 conv, by space-to-depth (``_space_to_depth_takes``):
     ``_grouped_gradients_conv``.
   """
   nhwc = (jax.default_backend() == 'cpu' and _undilated(kwargs) and dimension_numbers
@@ -126,10 +129,52 @@ def _nhwc_conv(x, kernel, padding, precision, strides=(1, 1)):
   """An NHWC conv (``padding`` as pairs) on the CPU, with ``_grouped_gradients_conv``'s
   gradients where they are faster."""
   height, width = _output_size(x, kernel.shape[:2], padding, strides)
-  if max(_image_groups_for(x.shape[0], height * width, strides, part)
-         for part in ('input', 'kernel')) > 1:
+  if (_space_to_depth_takes(x, kernel, padding, strides)
+      or max(_image_groups_for(x.shape[0], height * width, strides, part)
+             for part in ('input', 'kernel')) > 1):
     return _grouped_gradients_conv(x, kernel, padding, precision, strides)
   return _conv(x, kernel, padding, precision, strides)
+
+
+def _pad_one(x):
+  return jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+
+def _taps_by_parity(kernel):
+  """A 4x4 kernel [4, 4, C, F] as [2, 2, 2, 2, C, F]: [a, p, b, q] is tap (2a + p, 2b + q)."""
+  return kernel.reshape(2, 2, 2, 2, *kernel.shape[2:])
+
+
+def _space_to_depth(x):
+  """[N, H, W, C] -> [N, H/2, W/2, 4C], each 2x2 block's pixels side by side (row-major)."""
+  n, h, w, c = x.shape
+  x = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h // 2, w // 2, 4 * c)
+
+
+def _space_to_depth_kernel(kernel):
+  """A 4x4 stride-2 kernel [4, 4, C, F] as the 2x2 kernel [2, 2, 4C, F] of the same conv on
+  the space-to-depth input: tap (2a + p, 2b + q) -> (a, b, (p, q, C))."""
+  channels, features = kernel.shape[2:]
+  return _taps_by_parity(kernel).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * channels, features)
+
+
+def _space_to_depth_takes(x, kernel, padding, strides):
+  """Whether a conv is a 4x4 stride-2 one with one pixel of padding on inputs of even size
+  from 32², whose input gradient ``_space_to_depth_input_gradient`` computes faster: batch 8,
+  64->128 at 128² 75 -> 42 ms, 128->256 at 64² 44 -> 22 ms; batch 1, 5.0 -> 3.1 and 3.5 ->
+  2.9 ms."""
+  return (strides == (2, 2) and kernel.shape[:2] == (4, 4) and padding == ((1, 1), (1, 1))
+          and all(size % 2 == 0 and size >= 32 for size in x.shape[1:3]))
+
+
+def _space_to_depth_input_gradient(x, kernel, dy, precision):
+  """dx of a 4x4 stride-2 conv padded by one (``_space_to_depth_takes``) by its form as a 2x2
+  stride-1 conv of the padded input's space-to-depth: XLA:CPU's input gradient of a strided
+  conv is 1.2-2x slower than that of the stride-1 conv."""
+  conv = lambda x: _conv(_space_to_depth(_pad_one(x)), _space_to_depth_kernel(kernel), _VALID,
+                         precision)
+  return jax.vjp(conv, x)[1](dy)[0]
 
 
 def _images_per_device(batch):
@@ -174,6 +219,8 @@ def _by_image_group(gradient, part, x, dy, strides):
 
 def _input_gradient(x, kernel, dy, padding, precision, strides=(1, 1)):
   """dx of the NHWC conv of ``x`` by ``kernel`` for the output gradient ``dy``."""
+  if _space_to_depth_takes(x, kernel, padding, strides):
+    return _space_to_depth_input_gradient(x, kernel, dy, precision)
   gradient = lambda x, dy: jax.vjp(lambda x: _conv(x, kernel, padding, precision, strides),
                                    x)[1](dy)[0]
   parts, groups = _by_image_group(gradient, 'input', x, dy, strides)
@@ -190,7 +237,8 @@ def _kernel_gradient(x, kernel, dy, padding, precision, strides=(1, 1)):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _grouped_gradients_conv(x, kernel, padding, precision, strides):
   """An NHWC conv whose input and kernel gradients are taken by image group where that is
-  faster (``_image_groups_for``)."""
+  faster (``_image_groups_for``), the input gradient of a 4x4 stride-2 one by space-to-depth
+  (``_space_to_depth_takes``)."""
   return _conv(x, kernel, padding, precision, strides)
 
 
@@ -384,26 +432,94 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
 ReflectPaddedConv = functools.partial(nn.Conv, conv_general_dilated=reflect_padded_conv)
 
 
-def _phase_kernels(kernel):
-  """kernel[r::2, s::2] for the phases (r, s) = (0, 0), (0, 1), (1, 0), (1, 1): one transpose
-  and a split, whose gradient is one concatenation (the strided slices' is a sum of four
-  zero-padded kernels, which XLA:CPU writes out and the optimiser reads three times: the
-  batch-1 U-Net step 663 -> 609 ms)."""
+# Rows (images per device x output pixels) up to which the stacked transposed conv's weight
+# gradient is one matmul per tap (_stacked_kernel_gradient); from the batch-8 64² layer on,
+# the four phases' weight gradients by image group are faster.
+TAP_KERNEL_GRADIENT_ROWS = 129 * 129
+
+
+def _stacked_phase_kernel(kernel):
+  """The 4x4 [4, 4, C, F] kernel as one 2x2 kernel [2, 2, C, 4F]: output block 2r + s holds
+  kernel[r::2, s::2], the taps of phase (r, s). One reshape and a transpose, so its gradient is
+  one transpose (strided slices' gradients are zero-padded kernels that XLA:CPU writes out)."""
   channels, features = kernel.shape[2:]
-  by_phase = kernel.reshape(2, 2, 2, 2, channels, features).transpose(1, 3, 0, 2, 4, 5)
-  by_phase = by_phase.reshape(4, 2, 2, channels, features)
-  return [k.reshape(k.shape[1:]) for k in jnp.split(by_phase, 4)]
+  return _taps_by_parity(kernel).transpose(0, 2, 4, 1, 3, 5).reshape(2, 2, channels, 4 * features)
+
+
+def _interleave_phases(z, height, width):
+  """The stacked conv's output [N, H + 1, W + 1, 4F] -> the transposed conv's [N, 2H, 2W, F]:
+  phase (r, s) is block 2r + s at offset (r, s), interleaved by depth-to-space."""
+  features = z.shape[-1] // 4
+  phases = [z[:, r:r + height, s:s + width, (2 * r + s) * features:(2 * r + s + 1) * features]
+            for r in (0, 1) for s in (0, 1)]
+  return depth_to_space(jnp.concatenate(phases, axis=-1))
+
+
+def _stacked_conv(x, kernel, precision):
+  """The 2x2 conv of the one-padded ``x`` to the four phases' 4F channels."""
+  return conv_general_dilated(_pad_one(x), _stacked_phase_kernel(kernel), (1, 1), _VALID,
+                              _NHWC, precision=precision)
+
+
+def _conv_transpose_2x(x, kernel, precision):
+  return _interleave_phases(_stacked_conv(x, kernel, precision), *x.shape[1:3])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _cpu_conv_transpose_2x(x, kernel, precision):
+  """``_conv_transpose_2x`` with the weight gradient XLA:CPU computes fastest for the shape
+  (``_stacked_kernel_gradient``); the input gradient is the stacked conv's."""
+  return _conv_transpose_2x(x, kernel, precision)
+
+
+def _cpu_conv_transpose_forward(x, kernel, precision):
+  return _conv_transpose_2x(x, kernel, precision), (x, kernel)
+
+
+def _stacked_kernel_gradient(x, kernel, dy, dz, precision):
+  """d(stacked kernel) [2, 2, C, 4F] for the output gradient ``dy`` (``dz``, the stacked
+  conv's): one matmul of the padded input's tap (a, b) view with dz per tap up to
+  TAP_KERNEL_GRADIENT_ROWS, else the phases' 2x2 weight gradients (by image group)."""
+  n, height, width, _ = x.shape
+  images = _images_per_device(n)
+  if images is not None and images * (height + 1) * (width + 1) <= TAP_KERNEL_GRADIENT_ROWS:
+    xp = _pad_one(x)
+    taps = [jnp.einsum('nhwc,nhwf->cf', xp[:, a:a + height + 1, b:b + width + 1], dz,
+                       precision=precision, preferred_element_type=jnp.float32)
+            for a in (0, 1) for b in (0, 1)]
+    return jnp.stack(taps).reshape(2, 2, *taps[0].shape).astype(kernel.dtype)
+  pads = {0: (1, 0), 1: (0, 1)}
+  phase_kernels = jnp.split(_stacked_phase_kernel(kernel), 4, axis=-1)
+  return jnp.concatenate([
+      _kernel_gradient(x, phase_kernels[2 * r + s], dy[:, r::2, s::2], (pads[r], pads[s]),
+                       precision) for r in (0, 1) for s in (0, 1)], axis=-1)
+
+
+def _cpu_conv_transpose_backward(precision, residuals, dy):
+  x, kernel = residuals
+  (n, height, width, _), features = x.shape, kernel.shape[-1]
+  stacked = jax.ShapeDtypeStruct((n, height + 1, width + 1, 4 * features), dy.dtype)
+  dz, = jax.linear_transpose(lambda z: _interleave_phases(z, height, width), stacked)(dy)
+  dx = jax.vjp(lambda x: _stacked_conv(x, kernel, precision), x)[1](dz)[0]
+  dstacked = _stacked_kernel_gradient(x, kernel, dy, dz, precision)
+  return dx, jax.vjp(_stacked_phase_kernel, kernel)[1](dstacked)[0]
+
+
+_cpu_conv_transpose_2x.defvjp(_cpu_conv_transpose_forward, _cpu_conv_transpose_backward)
 
 
 class ConvTranspose2x(nn.Module):
   """A 4x4 stride-2 'SAME' transposed conv with ``nn.ConvTranspose``'s parameters (a [4, 4, C,
-  F] kernel and a bias, so checkpoints are interchangeable), computed as four 2x2 convs.
+  F] kernel and a bias, so checkpoints are interchangeable), computed as one stride-1 conv.
 
   Output pixel (2i + r, 2j + s) only meets the kernel taps of its phase (r, s): rows r and r + 2,
-  columns s and s + 2, over inputs (i - 1, i) for r = 0 and (i, i + 1) for r = 1. Each phase is
-  an ordinary stride-1 conv of the input; the four are interleaved by depth-to-space. Same
-  FLOPs as the transposed conv, but its weight gradient is an ordinary conv's, which XLA's CPU
-  backend computes 10-15x faster than that of ``lax.conv_transpose``.
+  columns s and s + 2, over inputs (i - 1, i) for r = 0 and (i, i + 1) for r = 1. So one 2x2
+  conv of the one-padded input to 4F channels (the four phases' kernels side by side) holds
+  every phase, phase (r, s) at offset (r, s); depth-to-space interleaves them. Same FLOPs as
+  the transposed conv (plus one row and column), an ordinary conv's gradients, which XLA's CPU
+  backend computes 10-15x faster than those of ``lax.conv_transpose``, and one conv where four
+  phase convs were 1.3-1.8x slower (batch 8, from 64² and 128²). On the CPU its weight
+  gradient is ``_stacked_kernel_gradient``'s.
   """
   features: int
   dtype: jnp.dtype = jnp.float32
@@ -414,8 +530,6 @@ class ConvTranspose2x(nn.Module):
                         (4, 4, x.shape[-1], self.features))
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
     x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    pads = {0: (1, 0), 1: (0, 1)}
-    kernels = _phase_kernels(kernel)
-    phases = [conv_general_dilated(x, kernels[2 * r + s], (1, 1), (pads[r], pads[s]), _NHWC)
-              for r in (0, 1) for s in (0, 1)]
-    return depth_to_space(jnp.concatenate(phases, axis=-1)) + bias
+    if jax.default_backend() == 'cpu':
+      return _cpu_conv_transpose_2x(x, kernel, None) + bias
+    return _conv_transpose_2x(x, kernel, None) + bias
