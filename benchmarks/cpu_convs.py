@@ -5,13 +5,16 @@ jitted forward + backward (input and params) of one layer, median of ``--repeats
   python -m benchmarks.cpu_convs --batch=8 --repeats=7
   python -m benchmarks.cpu_convs --parts      # XLA's stride-2 convs part by part, and PyTorch's
   python -m benchmarks.cpu_convs --groups --batch=8   # gradients by image group or whole batch
+  python -m benchmarks.cpu_convs --step --batch=8     # the pix2pix step's convs against PyTorch's
 
 The shapes are the ones that dominate the U-Net-256 and CycleGAN steps at 256², and VGG16's
 deepest convs. ``--parts`` times the forward, input gradient and weight gradient of the
 PatchGAN's and the ResNet's stride-2 convs in XLA, next to PyTorch's whole fwd+bwd of the same
 conv where PyTorch is installed (pip install -e '.[bench]'). ``--groups`` times colorjax's
 layers with their gradients taken by image group (the default) and over the whole batch
-(``convs.MAX_IMAGE_GROUPS = 1``).
+(``convs.MAX_IMAGE_GROUPS = 1``). ``--step`` times the forward, input gradient and weight
+gradient of every big conv of the pix2pix step (U-Net-256 + PatchGAN at 256²) as colorjax's
+layer and as PyTorch's, and weights each part by how often one training step runs it.
 """
 import argparse
 import os
@@ -88,11 +91,12 @@ def time_parts(shape, features, kernel, stride, batch, repeats):
   w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, shape[-1], features)) * 0.05
   conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride,) * 2, ((1, 1), (1, 1)),
                                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  dy = jnp.ones_like(conv(x, w))
-  parts = {'forward': jax.jit(conv),
-           'input gradient': jax.jit(lambda x, w: jax.vjp(lambda x: conv(x, w), x)[1](dy)),
-           'weight gradient': jax.jit(lambda x, w: jax.vjp(lambda w: conv(x, w), w)[1](dy))}
-  times = {name: median_seconds(lambda f=f: jax.block_until_ready(f(x, w)), repeats)
+  # dy is an argument: a constant one lets XLA simplify the gradients it takes part in.
+  dy = jax.random.normal(jax.random.PRNGKey(2), conv(x, w).shape)
+  parts = {'forward': jax.jit(lambda x, w, dy: conv(x, w)),
+           'input gradient': jax.jit(lambda x, w, dy: jax.vjp(lambda x: conv(x, w), x)[1](dy)),
+           'weight gradient': jax.jit(lambda x, w, dy: jax.vjp(lambda w: conv(x, w), w)[1](dy))}
+  times = {name: median_seconds(lambda f=f: jax.block_until_ready(f(x, w, dy)), repeats)
            for name, f in parts.items()}
   try:
     import torch
@@ -131,6 +135,73 @@ def time_groups(batch, repeats):
     yield name, *times
 
 
+# (name, kind, input side, C, F, stride, (forwards, input gradients, weight gradients) in one
+# pix2pix step: G once; D on real and fake, then on the fake for G, whose input gradient
+# reaches D's first conv only then)
+PIX2PIX_STEP = [
+    ('G down 1->64 from 256²', 'conv', 256, 1, 64, 2, (1, 0, 1)),
+    ('G down 64->128 from 128²', 'conv', 128, 64, 128, 2, (1, 1, 1)),
+    ('G down 128->256 from 64²', 'conv', 64, 128, 256, 2, (1, 1, 1)),
+    ('G down 256->512 from 32²', 'conv', 32, 256, 512, 2, (1, 1, 1)),
+    ('G down 512->512 from 16²', 'conv', 16, 512, 512, 2, (1, 1, 1)),
+    ('G up 1024->256 from 16²', 'transposed', 16, 1024, 256, 2, (1, 1, 1)),
+    ('G up 512->128 from 32²', 'transposed', 32, 512, 128, 2, (1, 1, 1)),
+    ('G up 256->64 from 64²', 'transposed', 64, 256, 64, 2, (1, 1, 1)),
+    ('G up 128->64 from 128²', 'transposed', 128, 128, 64, 2, (1, 1, 1)),
+    ('D 3->64 from 256²', 'conv', 256, 3, 64, 2, (3, 1, 1)),
+    ('D 64->128 from 128²', 'conv', 128, 64, 128, 2, (3, 2, 1)),
+    ('D 128->256 from 64²', 'conv', 64, 128, 256, 2, (3, 2, 1)),
+    ('D 256->512 at 32², stride 1', 'conv', 32, 256, 512, 1, (3, 2, 1)),
+    ('D 512->1 at 31², stride 1', 'conv', 31, 512, 1, 1, (3, 2, 1))]
+
+
+def time_step_convs(batch, repeats):
+  """For each PIX2PIX_STEP conv: colorjax's and PyTorch's (forward, input gradient, weight
+  gradient) median seconds, each gradient without the forward; PyTorch's None without it."""
+  for name, kind, side, channels, features, stride, counts in PIX2PIX_STEP:
+    if kind == 'conv':
+      ours = convs.Conv(features, (4, 4), strides=(stride, stride), padding=((1, 1), (1, 1)),
+                        use_bias=False)
+    else:
+      ours = convs.ConvTranspose2x(features)
+    x = jax.random.normal(jax.random.PRNGKey(0), (batch, side, side, channels))
+    params = ours.init(jax.random.PRNGKey(1), x)
+    dy = jax.random.normal(jax.random.PRNGKey(2), ours.apply(params, x).shape)
+    parts = (jax.jit(lambda p, x, dy: ours.apply(p, x)),
+             jax.jit(lambda p, x, dy: jax.vjp(lambda x: ours.apply(p, x), x)[1](dy)),
+             jax.jit(lambda p, x, dy: jax.vjp(lambda p: ours.apply(p, x), p)[1](dy)))
+    jax_s = [median_seconds(lambda f=f: jax.block_until_ready(f(params, x, dy)), repeats)
+             for f in parts]
+    yield name, counts, jax_s, _torch_parts(kind, batch, side, channels, features, stride,
+                                            repeats)
+
+
+def _torch_parts(kind, batch, side, channels, features, stride, repeats):
+  try:
+    import torch
+  except ImportError:
+    return None
+  torch.set_num_threads(os.cpu_count())
+  layer = (torch.nn.Conv2d(channels, features, 4, stride, 1, bias=False) if kind == 'conv'
+           else torch.nn.ConvTranspose2d(channels, features, 4, 2, 1))
+  x = torch.randn(batch, channels, side, side)
+  dy = torch.randn_like(layer(x))
+
+  def forward():
+    with torch.no_grad():
+      layer(x)
+
+  def gradient(of_input):
+    x.requires_grad_(of_input)
+    for p in layer.parameters():
+      p.requires_grad_(not of_input)
+    wrt = [x] if of_input else list(layer.parameters())
+    return lambda: torch.autograd.grad(layer(x), wrt, dy)
+  forward_s = median_seconds(forward, repeats)
+  return [forward_s] + [median_seconds(gradient(of_input), repeats) - forward_s
+                        for of_input in (True, False)]
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--batch', type=int, default=1)
@@ -139,7 +210,26 @@ def main():
                       help="XLA's stride-2 convs part by part, next to PyTorch's fwd+bwd")
   parser.add_argument('--groups', action='store_true',
                       help='gradients over the whole batch against by image group')
+  parser.add_argument('--step', action='store_true',
+                      help="the pix2pix step's convs against PyTorch's, part by part")
   args = parser.parse_args()
+  if args.step:
+    print(f'{jax.devices()[0].device_kind}, batch {args.batch}, median of {args.repeats}; '
+          'ms forward / input gradient / weight gradient, then the step\'s weighted sum')
+    print('| conv | per step | colorjax | PyTorch | colorjax in the step | PyTorch in the step |'
+          '\n|---|---|---:|---:|---:|---:|')
+    totals = [0.0, 0.0]
+    for name, counts, jax_s, torch_s in time_step_convs(args.batch, args.repeats):
+      parts, in_step = [], []
+      for side, times in enumerate((jax_s, torch_s)):
+        weighted = sum(n * t for n, t in zip(counts, times)) if times else float('nan')
+        totals[side] += weighted
+        parts.append(' / '.join(f'{1e3 * t:.1f}' for t in times) if times else 'no PyTorch')
+        in_step.append(f'{1e3 * weighted:.0f} ms')
+      print(f"| {name} | {' / '.join(map(str, counts))} | {' | '.join(parts)} | "
+            f"{' | '.join(in_step)} |", flush=True)
+    print(f'| all | | | | {1e3 * totals[0]:.0f} ms | {1e3 * totals[1]:.0f} ms |')
+    return
   if args.groups:
     print(f'{jax.devices()[0].device_kind}, batch {args.batch}, fwd+bwd median of {args.repeats}')
     print('| layer | whole batch | by image group | speed-up |\n|---|---:|---:|---:|')
