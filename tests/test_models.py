@@ -98,6 +98,20 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(monkeypat
   assert (hlo.count(' convolution(') > (matmul_rows == 0)) == (tap_rows == 0)
 
 
+def test_conv_transpose_2x_off_the_cpu_is_the_stacked_conv_by_autodiff(monkeypatch):
+  """On other backends the same stacked phase conv, with XLA's own gradients (no custom
+  gradient), is still nn.ConvTranspose(4, 2)."""
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  x = jax.random.normal(jax.random.PRNGKey(1), (2, 5, 6, 3))
+  ours = convs.ConvTranspose2x(4)
+  theirs = nn.ConvTranspose(4, (4, 4), strides=(2, 2), padding='SAME')
+  params = ours.init(jax.random.PRNGKey(0), x)
+  params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), (2, 10, 12, 4))
+  assert 'custom_vjp' not in str(jax.make_jaxpr(ours.apply)(params, x))
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
+
+
 @pytest.mark.parametrize('size', [32, 33, 30])
 @pytest.mark.usefixtures('no_matmul_convs')
 def test_strided_4x4_conv_takes_its_input_gradient_by_space_to_depth(size):
