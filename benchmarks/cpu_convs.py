@@ -79,6 +79,18 @@ def time_layer(module, prepare, x, repeats):
   return median_seconds(lambda: jax.block_until_ready(grad(params, x)), repeats)
 
 
+def part_seconds(apply, params, x, repeats):
+  """Median seconds of ``apply(params, x)``'s forward, input gradient and weight gradient, each
+  jitted on its own. The output gradient is an argument: a constant one lets XLA simplify the
+  gradients it takes part in."""
+  dy = jax.random.normal(jax.random.PRNGKey(2), apply(params, x).shape)
+  parts = (jax.jit(lambda p, x, dy: apply(p, x)),
+           jax.jit(lambda p, x, dy: jax.vjp(lambda x: apply(p, x), x)[1](dy)),
+           jax.jit(lambda p, x, dy: jax.vjp(lambda p: apply(p, x), p)[1](dy)))
+  return [median_seconds(lambda f=f: jax.block_until_ready(f(params, x, dy)), repeats)
+          for f in parts]
+
+
 # (input [H, W, C], features, kernel, stride): the PatchGAN's 4x4 and the ResNet's 3x3 convs
 STRIDED = [((128, 128, 64), 128, 4, 2), ((64, 64, 128), 256, 4, 2),
            ((256, 256, 64), 128, 3, 2), ((128, 128, 128), 256, 3, 2)]
@@ -91,13 +103,8 @@ def time_parts(shape, features, kernel, stride, batch, repeats):
   w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, shape[-1], features)) * 0.05
   conv = lambda x, w: jax.lax.conv_general_dilated(x, w, (stride,) * 2, ((1, 1), (1, 1)),
                                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  # dy is an argument: a constant one lets XLA simplify the gradients it takes part in.
-  dy = jax.random.normal(jax.random.PRNGKey(2), conv(x, w).shape)
-  parts = {'forward': jax.jit(lambda x, w, dy: conv(x, w)),
-           'input gradient': jax.jit(lambda x, w, dy: jax.vjp(lambda x: conv(x, w), x)[1](dy)),
-           'weight gradient': jax.jit(lambda x, w, dy: jax.vjp(lambda w: conv(x, w), w)[1](dy))}
-  times = {name: median_seconds(lambda f=f: jax.block_until_ready(f(x, w, dy)), repeats)
-           for name, f in parts.items()}
+  times = dict(zip(('forward', 'input gradient', 'weight gradient'),
+                   part_seconds(lambda w, x: conv(x, w), w, x, repeats)))
   try:
     import torch
   except ImportError:
@@ -165,13 +172,7 @@ def time_step_convs(batch, repeats):
     else:
       ours = convs.ConvTranspose2x(features)
     x = jax.random.normal(jax.random.PRNGKey(0), (batch, side, side, channels))
-    params = ours.init(jax.random.PRNGKey(1), x)
-    dy = jax.random.normal(jax.random.PRNGKey(2), ours.apply(params, x).shape)
-    parts = (jax.jit(lambda p, x, dy: ours.apply(p, x)),
-             jax.jit(lambda p, x, dy: jax.vjp(lambda x: ours.apply(p, x), x)[1](dy)),
-             jax.jit(lambda p, x, dy: jax.vjp(lambda p: ours.apply(p, x), p)[1](dy)))
-    jax_s = [median_seconds(lambda f=f: jax.block_until_ready(f(params, x, dy)), repeats)
-             for f in parts]
+    jax_s = part_seconds(ours.apply, ours.init(jax.random.PRNGKey(1), x), x, repeats)
     yield name, counts, jax_s, _torch_parts(kind, batch, side, channels, features, stride,
                                             repeats)
 

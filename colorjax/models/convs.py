@@ -18,6 +18,13 @@ def depth_to_space(x, block=2):
   return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * block, w * block, c // block ** 2)
 
 
+def _space_to_depth(x):
+  """[N, H, W, C] -> [N, H/2, W/2, 4C]: the inverse of ``depth_to_space(x, 2)``."""
+  n, h, w, c = x.shape
+  x = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
+  return x.reshape(n, h // 2, w // 2, 4 * c)
+
+
 FEW_CHANNELS = 4
 WINOGRAD_CHANNELS = 256
 # Output pixels per image from which a conv's gradient is taken by image group: the weight
@@ -143,13 +150,6 @@ def _pad_one(x):
 def _taps_by_parity(kernel):
   """A 4x4 kernel [4, 4, C, F] as [2, 2, 2, 2, C, F]: [a, p, b, q] is tap (2a + p, 2b + q)."""
   return kernel.reshape(2, 2, 2, 2, *kernel.shape[2:])
-
-
-def _space_to_depth(x):
-  """[N, H, W, C] -> [N, H/2, W/2, 4C], each 2x2 block's pixels side by side (row-major)."""
-  n, h, w, c = x.shape
-  x = x.reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 2, 4, 5)
-  return x.reshape(n, h // 2, w // 2, 4 * c)
 
 
 def _space_to_depth_kernel(kernel):
