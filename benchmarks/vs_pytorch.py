@@ -45,6 +45,8 @@ import sys
 import time
 import types
 
+from colorjax import host_memory
+
 NO_TORCH = "PyTorch is not installed; pip install -e '.[bench]' to compare against it."
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 WORKLOADS = ('unet', 'pix2pix', 'cyclegan')
@@ -572,6 +574,7 @@ def _load():
 
 def main(argv=None):
   args = parse_args(argv)
+  malloc = 'kept' if host_memory.keep_freed_memory() else 'system'
   try:
     import torch
   except ImportError:
@@ -584,7 +587,7 @@ def main(argv=None):
   if args.batch_sizes is None:
     import jax
     args.batch_sizes = [1, 8] if jax.default_backend() == 'cpu' else [1, 64]
-  env = environment(device)
+  env = {**environment(device), 'malloc': malloc}
   load_before, start = _load(), time.perf_counter()
   all_rows, skipped, failed = [], [], False
   per_workload = []
@@ -607,8 +610,8 @@ def main(argv=None):
         f"({env['jax_device']}); CPU: {env['cpu']} ({env['cpu_count']} cores; load average "
         f"{env['load_before']} before, {env['load_after']} after). {args.image_size}², "
         f'{args.compute_dtype}; median images/sec of {args.repeats} alternating runs, each the '
-        f'median of {args.steps} steps after {args.warmup} warm-up steps; {env["wall_s"]:.0f} s '
-        'in all.\n')
+        f'median of {args.steps} steps after {args.warmup} warm-up steps; malloc {malloc} '
+        f'(host_memory); {env["wall_s"]:.0f} s in all.\n')
   if all_rows:
     print(table(all_rows))
   for why in skipped:

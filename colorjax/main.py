@@ -10,7 +10,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from colorjax import console, validation
+from colorjax import console, host_memory, validation
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
                                           lock_config=True)
@@ -27,6 +27,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   del argv
+  host_memory.keep_freed_memory()
   console.quiet_library_logs()
   from colorjax import evaluation, parallel, runs, train
   config = _CONFIG.value

@@ -1,5 +1,5 @@
-"""Shared test set-up: quiet TensorFlow, a compilation cache, the base config, and image files
-written on the fly."""
+"""Shared test set-up: quiet TensorFlow, a compilation cache, malloc as the entry points set
+it (host_memory), the base config, and image files written on the fly."""
 import importlib.util
 import os
 import pathlib
@@ -12,6 +12,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # same tiny networks compile each step once per suite run instead of once per test.
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(ROOT / '.pytest_cache' / 'jax'))
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
+
+from colorjax import host_memory  # noqa: E402
+
+host_memory.keep_freed_memory()   # as the entry points do, before JAX starts its runtime
 
 import numpy as np
 import pytest
