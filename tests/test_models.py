@@ -161,15 +161,16 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
 @pytest.mark.usefixtures('no_matmul_convs')
 def test_wide_3x3_and_4x4_convs_are_nn_conv_with_the_same_params(kernel, shape, padding, dtype,
                                                                  winograd):
-  """Outputs and gradients of nn.Conv; on the CPU, Winograd from WINOGRAD_CHANNELS float32
-  inputs on (odd sizes included) with the same padding on both axes, less than the kernel;
-  XLA's own conv otherwise."""
+  """Outputs and gradients of nn.Conv; on the CPU, Winograd (forward, input and weight
+  gradients: no conv left) from WINOGRAD_CHANNELS float32 inputs on (odd sizes included) with
+  the same padding on both axes, less than the kernel; XLA's own conv otherwise."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   ours = convs.Conv(8, (kernel, kernel), padding=padding, dtype=dtype)
   theirs = nn.Conv(8, (kernel, kernel), padding=padding, dtype=dtype)
   params = ours.init(jax.random.PRNGKey(0), x)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
   assert ('custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))) == winograd
+  assert (conv_count(ours.apply, params, x) == 0) == winograd   # its gradients too
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent,
                        tolerance=1e-5 if dtype == jnp.float32 else 1e-2)
 
@@ -224,7 +225,6 @@ def conv_count(apply, params, x):
 @pytest.mark.parametrize('ours, theirs, shape', [
     (convs.Conv(6, (4, 4), strides=(2, 2)), nn.Conv(6, (4, 4), strides=(2, 2)), (4, 8, 6, 3)),
     (convs.Conv(6, (3, 3)), nn.Conv(6, (3, 3)), (4, 5, 7, 3)),
-    (convs.Conv(5, (3, 3)), nn.Conv(5, (3, 3)), (4, 3, 4, 256)),           # Winograd
     (convs.ConvTranspose2x(6), nn.ConvTranspose(6, (4, 4), strides=(2, 2)), (4, 3, 5, 7)),
     (convs.ReflectPaddedConv(6, (3, 3), padding=((1, 1), (1, 1))), None, (4, 6, 5, 3))])
 @pytest.mark.usefixtures('no_matmul_convs')
@@ -260,8 +260,8 @@ from colorjax.models import convs
 convs.GROUPED_KERNEL_GRADIENT_PIXELS = convs.GROUPED_INPUT_GRADIENT_PIXELS = 1
 convs.MATMUL_CONV_ROWS = 0
 batch = NamedSharding(parallel.make_mesh(), P('data'))
-x = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), (32, 8, 8, 3)), batch)
-ours, theirs = convs.Conv(5, (4, 4), strides=(2, 2)), nn.Conv(5, (4, 4), strides=(2, 2))
+x = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), {shape}), batch)
+ours, theirs = convs.{conv}, nn.{conv}
 params = ours.init(jax.random.PRNGKey(1), x)
 gradient = lambda conv: jax.grad(lambda v, x: jnp.sum(jnp.sin(conv.apply(v, x))), argnums=(0, 1))
 grouped = jax.jit(gradient(ours), out_shardings=(None, batch))
@@ -275,15 +275,20 @@ for got, ref in zip(jax.tree.leaves(grouped(params, x)), jax.tree.leaves(want)):
 """
 
 
-def test_image_groups_keep_each_device_on_its_own_images():
-  """Batch 32 on 8 devices: 4 images per device, so 4 groups (a forward, 4 input and 4 kernel
-  gradient convs); the sharded gradient needs only the all-reduce of the kernel gradient (no
-  gather or exchange of images), and is nn.Conv's."""
+@pytest.mark.parametrize('conv, shape, convolutions', [
+    ('Conv(5, (4, 4), strides=(2, 2))', (32, 8, 8, 3), 9),
+    ('Conv(5, (3, 3))', (32, 6, 6, 256), 0)])     # Winograd: batched matmuls, no conv
+def test_image_groups_keep_each_device_on_its_own_images(conv, shape, convolutions):
+  """Batch 32 on 8 devices: 4 images per device, so 4 groups (a 4x4 stride-2 conv: a forward,
+  4 input and 4 kernel gradient convs); the sharded gradient needs only the all-reduce of the
+  kernel gradient (no gather or exchange of images), and is nn.Conv's. So does a Winograd
+  conv's, whose weight gradient sums over tiles of every image."""
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
-  result = subprocess.run([sys.executable, '-c', GROUPS_ON_EIGHT_DEVICES], cwd=ROOT, env=env,
+  script = GROUPS_ON_EIGHT_DEVICES.format(conv=conv, shape=shape)
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert result.stdout.split('\n')[-2] == "4 9 ['all-reduce']"
+  assert result.stdout.split('\n')[-2] == f"4 {convolutions} ['all-reduce']"
 
 
 def test_bfloat16_compute_keeps_float32_params_and_output():

