@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from colorjax import host_memory
 from colorjax.models import convs
 
 
@@ -214,6 +215,7 @@ def main():
   parser.add_argument('--step', action='store_true',
                       help="the pix2pix step's convs against PyTorch's, part by part")
   args = parser.parse_args()
+  host_memory.keep_freed_memory()   # as the training entry points do, before JAX starts
   if args.step:
     print(f'{jax.devices()[0].device_kind}, batch {args.batch}, median of {args.repeats}; '
           'ms forward / input gradient / weight gradient, then the step\'s weighted sum')
