@@ -9,7 +9,7 @@ only (no TensorFlow). Each flag, when given, overrides the config's ``benchmark`
 from absl import flags
 from ml_collections import config_flags
 
-from colorjax import benchmark
+from colorjax import benchmark, host_memory
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
 _STEPS = flags.DEFINE_integer('steps', None, 'Timed steps (default: config.benchmark.steps).')
@@ -23,6 +23,7 @@ flags.mark_flags_as_required(['config'])
 
 def main(argv):
   del argv
+  host_memory.keep_freed_memory()
   config = _CONFIG.value
   for flag, field in ((_STEPS, 'steps'), (_WARMUP, 'warmup'), (_INPUT, 'input')):
     if flag.value is not None:

@@ -8,7 +8,7 @@ import sys
 
 from absl import app
 
-from colorjax import console, host_memory
+from colorjax import console
 from colorjax.validation import UserError
 
 COMMANDS = {
@@ -45,7 +45,6 @@ def main(argv=None):
   if name not in COMMANDS:
     print(f"colorjax: unknown subcommand '{name}'.\n\n{usage()}", file=sys.stderr)
     return 2
-  host_memory.keep_freed_memory()
   module = importlib.import_module(COMMANDS[name][0])
   console.quiet_library_logs()
   try:

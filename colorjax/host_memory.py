@@ -5,9 +5,11 @@ end (the CycleGAN generator's forward and backward at 256²: 624 MB). glibc serv
 above its mmap threshold (at most 32 MB) with a fresh mmap and returns it with munmap, so every
 step faults in and zeroes each 4 KiB page of it again: 165,000 page faults and 0.28 s of system
 time in a 1.13 s step on a 2-core CPU. Served from the main heap, which is never trimmed, the
-block keeps its pages from one step to the next: 21,000 faults, 0.04 s, a 0.92 s step. ``keep_freed_memory`` asks for that; the
-entry points call it before JAX starts its runtime (a thread's malloc arena is fixed by then).
-The process keeps its peak memory, as an accelerator's caching allocator does.
+block keeps its pages from one step to the next: 21,000 faults, 0.04 s, a 0.92 s step.
+``keep_freed_memory`` asks for that. Training and benchmark entry points call it before JAX
+starts its runtime (a thread's malloc arena is fixed by then); short, compile-bound commands
+do not, since one arena slows XLA's compile threads by about 30%. The process keeps its peak
+memory, as an accelerator's caching allocator does.
 """
 import ctypes
 import os
