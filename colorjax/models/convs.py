@@ -312,6 +312,20 @@ def _transposed(matrix):
   return [list(column) for column in zip(*matrix)]
 
 
+def _both_sides(matrix, a):
+  """matrix · a · matrix^T over the two leading axes of ``a``, as nested lists of arrays."""
+  return [_transform(matrix, list(row)) for row in _transform(matrix, list(a))]
+
+
+def _windows_both_sides(x, matrix, tiles):
+  """matrix · d · matrix^T for the window d of len(matrix[0]) rows and columns at every other
+  pixel of ``x`` [N, H, W, C], for ``tiles`` (rows, columns) of them: nested lists of arrays
+  [N, rows, columns, C]."""
+  (th, tw), size = tiles, len(matrix[0])
+  rows = _transform(matrix, [x[:, i:i + 2 * th:2] for i in range(size)])
+  return [_transform(matrix, [row[:, :, j:j + 2 * tw:2] for j in range(size)]) for row in rows]
+
+
 def _output_tiles(x, r, padding):
   """The 2x2 output tiles (rows, columns) of a stride-1 r x r conv of ``x`` zero-padded by
   ``padding`` (before, after) on each spatial axis."""
@@ -324,12 +338,10 @@ def _input_tiles(x, r, padding):
   (r+1) lists of (r+1) arrays [N, tile rows, tile columns, C]."""
   h, w = x.shape[1:3]
   th, tw = _output_tiles(x, r, padding)
-  input_transform, before = _WINOGRAD[r][2], padding[0]
+  before = padding[0]
   xp = jnp.pad(x, ((0, 0), (before, 2 * th + r - 1 - h - before),
                    (before, 2 * tw + r - 1 - w - before), (0, 0)))
-  rows = _transform(input_transform, [xp[:, i:i + 2 * th:2] for i in range(r + 1)])
-  return [_transform(input_transform, [row[:, :, j:j + 2 * tw:2] for j in range(r + 1)])
-          for row in rows]
+  return _windows_both_sides(xp, _WINOGRAD[r][2], (th, tw))
 
 
 def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
@@ -344,8 +356,7 @@ def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
   v = _input_tiles(x, r, padding)
   if transposed:
     kernel = kernel[::-1, ::-1]
-  rows = _transform(kernel_transform, [kernel[i] for i in range(r)])
-  u = [_transform(kernel_transform, [row[j] for j in range(r)]) for row in rows]
+  u = _both_sides(kernel_transform, kernel)
   spec = 'nhwc,fc->nhwf' if transposed else 'nhwc,cf->nhwf'
   m = [[jnp.einsum(spec, v[a][b], u[a][b], precision=precision) for b in range(r + 1)]
        for a in range(r + 1)]
@@ -367,16 +378,12 @@ def _winograd_kernel_gradient(x, dy, r, padding, precision):
   oh, ow = dy.shape[1:3]
   th, tw = _output_tiles(x, r, padding)
   dy = jnp.pad(dy, ((0, 0), (0, 2 * th - oh), (0, 2 * tw - ow), (0, 0)))
-  dy_transform = _transposed(output)
-  rows = _transform(dy_transform, [dy[:, i::2] for i in range(2)])
-  u = [_transform(dy_transform, [row[:, :, j::2] for j in range(2)]) for row in rows]
+  u = _windows_both_sides(dy, _transposed(output), (th, tw))
   by_position = lambda tiles: jnp.stack([t for row in tiles for t in row]).reshape(
       (r + 1) ** 2, -1, tiles[0][0].shape[-1])
   m = jnp.einsum('ktc,ktf->kcf', by_position(_input_tiles(x, r, padding)), by_position(u),
                  precision=precision).reshape(r + 1, r + 1, x.shape[-1], dy.shape[-1])
-  sums_transform = _transposed(kernel_transform)
-  rows = _transform(sums_transform, list(m))
-  return jnp.stack([jnp.stack(_transform(sums_transform, list(row))) for row in rows])
+  return jnp.stack([jnp.stack(row) for row in _both_sides(_transposed(kernel_transform), m)])
 
 
 def _winograd_takes(lhs, rhs, padding):
@@ -417,7 +424,7 @@ def _winograd_backward(precision, padding, reflect, residuals, dy):
   d_padded = _winograd(dy, kernel, precision, transposed=True,
                        padding=(r - 1 - pad[0], r - 1 - pad[1]))
   return (padding_vjp(d_padded)[0],
-          _winograd_kernel_gradient(padded, dy, r, pad, precision).astype(kernel.dtype))
+          _winograd_kernel_gradient(padded, dy, r, pad, precision))
 
 
 _winograd_conv.defvjp(_winograd_forward, _winograd_backward)
