@@ -480,10 +480,22 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
 ReflectPaddedConv = functools.partial(nn.Conv, conv_general_dilated=reflect_padded_conv)
 
 
-# Rows (images per device x output pixels) up to which the stacked transposed conv's weight
-# gradient is one matmul per tap (_stacked_kernel_gradient); from the batch-8 64² layer on,
-# the four phases' weight gradients by image group are faster.
-TAP_KERNEL_GRADIENT_ROWS = 129 * 129
+# Rows from which ``_sum_over_rows`` transposes its second operand rather than its first.
+TRANSPOSE_SECOND_ROWS = 2048
+
+
+def _sum_over_rows(a, b, precision):
+  """Σ_r a[r] ⊗ b[r] = aᵀb [K, F] for a [R, K] and b [R, F], as one plain matmul of one
+  operand transposed in memory by the other: XLA:CPU's dot that contracts both operands'
+  leading axis runs at about half the GFLOP/s. From TRANSPOSE_SECOND_ROWS rows (bᵀa)ᵀ, below
+  them (aᵀ)b: the stacked transposed conv's weight gradient, batch 8, from 128², 64², 32², 16²
+  (K = 4C, F = 4F): 289, 144, 88, 86 ms by one dot of the leading axes -> 207, 98, 64, 74 ms
+  by (bᵀa)ᵀ; batch 1 from 16² and 8² (289 and 81 rows), 13, 9.0 ms -> 11, 7.3 ms by (aᵀ)b and
+  19, 23 ms by (bᵀa)ᵀ."""
+  if a.shape[0] >= TRANSPOSE_SECOND_ROWS:   # the barrier keeps XLA from folding the .T back
+    return jax.lax.optimization_barrier(
+        jnp.dot(b.T, a, precision=precision, preferred_element_type=jnp.float32)).T
+  return jnp.dot(a.T, b, precision=precision, preferred_element_type=jnp.float32)
 
 
 def _stacked_phase_kernel(kernel):
@@ -524,23 +536,17 @@ def _cpu_conv_transpose_forward(x, kernel, precision):
   return _conv_transpose_2x(x, kernel, precision), (x, kernel)
 
 
-def _stacked_kernel_gradient(x, kernel, dy, dz, precision):
-  """d(stacked kernel) [2, 2, C, 4F] for the output gradient ``dy`` (``dz``, the stacked
-  conv's): one matmul of the padded input's tap (a, b) view with dz per tap up to
-  TAP_KERNEL_GRADIENT_ROWS, else the phases' 2x2 weight gradients (by image group)."""
-  n, height, width, _ = x.shape
-  images = _images_per_device(n)
-  if images is not None and images * (height + 1) * (width + 1) <= TAP_KERNEL_GRADIENT_ROWS:
-    xp = _pad_one(x)
-    taps = [jnp.einsum('nhwc,nhwf->cf', xp[:, a:a + height + 1, b:b + width + 1], dz,
-                       precision=precision, preferred_element_type=jnp.float32)
-            for a in (0, 1) for b in (0, 1)]
-    return jnp.stack(taps).reshape(2, 2, *taps[0].shape).astype(kernel.dtype)
-  pads = {0: (1, 0), 1: (0, 1)}
-  phase_kernels = jnp.split(_stacked_phase_kernel(kernel), 4, axis=-1)
-  return jnp.concatenate([
-      _kernel_gradient(x, phase_kernels[2 * r + s], dy[:, r::2, s::2], (pads[r], pads[s]),
-                       precision) for r in (0, 1) for s in (0, 1)], axis=-1)
+def _stacked_kernel_gradient(x, kernel, dz, precision):
+  """d(stacked kernel) [2, 2, C, 4F] for the stacked conv's output gradient ``dz``: the
+  padded input's four tap views side by side [rows, 4C] summed over rows with dz [rows, 4F]
+  (``_sum_over_rows``), 1.2-1.5x faster at batch 8 than the phases' weight gradients by image
+  group or one dot per tap."""
+  (_, height, width, channels), features = x.shape, dz.shape[-1]
+  xp = _pad_one(x)
+  taps = jnp.concatenate([xp[:, a:a + height + 1, b:b + width + 1] for a in (0, 1)
+                          for b in (0, 1)], axis=-1)
+  dstacked = _sum_over_rows(taps.reshape(-1, 4 * channels), dz.reshape(-1, features), precision)
+  return dstacked.reshape(2, 2, channels, features).astype(kernel.dtype)
 
 
 def _cpu_conv_transpose_backward(precision, residuals, dy):
@@ -549,7 +555,7 @@ def _cpu_conv_transpose_backward(precision, residuals, dy):
   stacked = jax.ShapeDtypeStruct((n, height + 1, width + 1, 4 * features), dy.dtype)
   dz, = jax.linear_transpose(lambda z: _interleave_phases(z, height, width), stacked)(dy)
   dx = jax.vjp(lambda x: _stacked_conv(x, kernel, precision), x)[1](dz)[0]
-  dstacked = _stacked_kernel_gradient(x, kernel, dy, dz, precision)
+  dstacked = _stacked_kernel_gradient(x, kernel, dz, precision)
   return dx, jax.vjp(_stacked_phase_kernel, kernel)[1](dstacked)[0]
 
 
