@@ -258,10 +258,10 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from colorjax import parallel
 from colorjax.models import convs
 convs.GROUPED_KERNEL_GRADIENT_PIXELS = convs.GROUPED_INPUT_GRADIENT_PIXELS = 1
-convs.MATMUL_CONV_ROWS = 0
+convs.MATMUL_CONV_ROWS = convs.TRANSPOSE_SECOND_ROWS = 0
 batch = NamedSharding(parallel.make_mesh(), P('data'))
 x = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), {shape}), batch)
-ours, theirs = convs.{conv}, nn.{conv}
+ours, theirs = convs.{conv}, nn.{theirs}
 params = ours.init(jax.random.PRNGKey(1), x)
 gradient = lambda conv: jax.grad(lambda v, x: jnp.sum(jnp.sin(conv.apply(v, x))), argnums=(0, 1))
 grouped = jax.jit(gradient(ours), out_shardings=(None, batch))
@@ -275,16 +275,19 @@ for got, ref in zip(jax.tree.leaves(grouped(params, x)), jax.tree.leaves(want)):
 """
 
 
-@pytest.mark.parametrize('conv, shape, convolutions', [
-    ('Conv(5, (4, 4), strides=(2, 2))', (32, 8, 8, 3), 9),
-    ('Conv(5, (3, 3))', (32, 6, 6, 256), 0)])     # Winograd: batched matmuls, no conv
-def test_image_groups_keep_each_device_on_its_own_images(conv, shape, convolutions):
+@pytest.mark.parametrize('conv, theirs, shape, convolutions', [
+    ('Conv(5, (4, 4), strides=(2, 2))', None, (32, 8, 8, 3), 9),
+    ('Conv(5, (3, 3))', None, (32, 6, 6, 256), 0),     # Winograd: batched matmuls, no conv
+    ('ConvTranspose2x(5)', "ConvTranspose(5, (4, 4), strides=(2, 2), padding='SAME')",
+     (32, 4, 4, 3), 2)])                               # the stacked conv and its input gradient
+def test_image_groups_keep_each_device_on_its_own_images(conv, theirs, shape, convolutions):
   """Batch 32 on 8 devices: 4 images per device, so 4 groups (a 4x4 stride-2 conv: a forward,
   4 input and 4 kernel gradient convs); the sharded gradient needs only the all-reduce of the
-  kernel gradient (no gather or exchange of images), and is nn.Conv's. So does a Winograd
-  conv's, whose weight gradient sums over tiles of every image."""
+  kernel gradient (no gather or exchange of images), and is nn.Conv's. So do a Winograd conv's,
+  whose weight gradient sums over tiles of every image, and a transposed conv's, whose weight
+  gradient is one matmul over the rows of every image."""
   env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
-  script = GROUPS_ON_EIGHT_DEVICES.format(conv=conv, shape=shape)
+  script = GROUPS_ON_EIGHT_DEVICES.format(conv=conv, theirs=theirs or conv, shape=shape)
   result = subprocess.run([sys.executable, '-c', script], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]

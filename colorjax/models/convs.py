@@ -480,20 +480,20 @@ def reflect_padded_conv(lhs, rhs, window_strides, padding, dimension_numbers=Non
 ReflectPaddedConv = functools.partial(nn.Conv, conv_general_dilated=reflect_padded_conv)
 
 
-# Rows from which ``_sum_over_rows`` transposes its second operand rather than its first.
+# Rows per device from which ``_sum_over_rows`` transposes its second operand, not its first.
 TRANSPOSE_SECOND_ROWS = 2048
 
 
 def _sum_over_rows(a, b, precision):
-  """Σ_r a[r] ⊗ b[r] = aᵀb [K, F] for a [R, K] and b [R, F], as one plain matmul of one
-  operand transposed in memory by the other: XLA:CPU's dot that contracts both operands'
-  leading axis runs at about half the GFLOP/s. From TRANSPOSE_SECOND_ROWS rows (bᵀa)ᵀ, below
-  them (aᵀ)b: the stacked transposed conv's weight gradient, batch 8, from 128², 64², 32², 16²
-  (K = 4C, F = 4F): 289, 144, 88, 86 ms by one dot of the leading axes -> 207, 98, 64, 74 ms
-  by (bᵀa)ᵀ; batch 1 from 16² and 8² (289 and 81 rows), 13, 9.0 ms -> 11, 7.3 ms by (aᵀ)b and
-  19, 23 ms by (bᵀa)ᵀ."""
-  if a.shape[0] >= TRANSPOSE_SECOND_ROWS:   # the barrier keeps XLA from folding the .T back
-    return jax.lax.optimization_barrier(
+  """Σ_r a[r] ⊗ b[r] = aᵀb [K, F] for a [R, K] and b [R, F] whose rows are the batch's (split
+  evenly over the devices), as one plain matmul of one operand transposed in memory by the
+  other: XLA:CPU's dot that contracts both operands' leading axis runs at about half the
+  GFLOP/s. From TRANSPOSE_SECOND_ROWS rows per device (bᵀa)ᵀ, below them (aᵀ)b. The stacked
+  transposed conv's weight gradient (K = 4C, F = 4F), batch 8, from 128², 64², 32², 16²: 289,
+  144, 88, 86 ms by one dot of the leading axes -> 207, 98, 64, 74 ms by (bᵀa)ᵀ; batch 1 from
+  16² and 8² (289 and 81 rows), 13, 9.0 ms -> 11, 7.3 ms by (aᵀ)b and 19, 23 ms by (bᵀa)ᵀ."""
+  if a.shape[0] // jax.device_count() >= TRANSPOSE_SECOND_ROWS:   # the barrier keeps XLA
+    return jax.lax.optimization_barrier(   # from folding the .T back into the dot
         jnp.dot(b.T, a, precision=precision, preferred_element_type=jnp.float32)).T
   return jnp.dot(a.T, b, precision=precision, preferred_element_type=jnp.float32)
 
