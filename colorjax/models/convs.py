@@ -541,10 +541,8 @@ def _stacked_kernel_gradient(x, kernel, dz, precision):
   padded input's four tap views side by side [rows, 4C] summed over rows with dz [rows, 4F]
   (``_sum_over_rows``), 1.2-1.5x faster at batch 8 than the phases' weight gradients by image
   group or one dot per tap."""
-  (_, height, width, channels), features = x.shape, dz.shape[-1]
-  xp = _pad_one(x)
-  taps = jnp.concatenate([xp[:, a:a + height + 1, b:b + width + 1] for a in (0, 1)
-                          for b in (0, 1)], axis=-1)
+  channels, features = x.shape[-1], dz.shape[-1]
+  taps = _patches(x, (2, 2), ((1, 1), (1, 1)), (1, 1))
   dstacked = _sum_over_rows(taps.reshape(-1, 4 * channels), dz.reshape(-1, features), precision)
   return dstacked.reshape(2, 2, channels, features).astype(kernel.dtype)
 
