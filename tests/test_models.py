@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from colorjax.models import convs, layers, unet
-from conftest import ROOT
+from conftest import ROOT, cpu_devices_env
 
 
 def shapes(model, size, batch=2):
@@ -286,9 +286,8 @@ def test_image_groups_keep_each_device_on_its_own_images(conv, theirs, shape, co
   kernel gradient (no gather or exchange of images), and is nn.Conv's. So do a Winograd conv's,
   whose weight gradient sums over tiles of every image, and a transposed conv's, whose weight
   gradient is one matmul over the rows of every image."""
-  env = {**os.environ, 'XLA_FLAGS': '--xla_force_host_platform_device_count=8'}
   script = GROUPS_ON_EIGHT_DEVICES.format(conv=conv, theirs=theirs or conv, shape=shape)
-  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT, env=env,
+  result = subprocess.run([sys.executable, '-c', script], cwd=ROOT, env=cpu_devices_env(8),
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.split('\n')[-2] == f"4 {convolutions} ['all-reduce']"

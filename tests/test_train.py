@@ -12,7 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from colorjax import train, validation
-from conftest import ROOT, load_config
+from conftest import ROOT, cpu_devices_env, load_config
 
 HERE = os.path.dirname(__file__)
 
@@ -27,11 +27,9 @@ def tiny(config, steps=1):
 
 
 def run_training(workdir, steps, *overrides, devices=1):
-  env = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
-         'XLA_FLAGS': f'--xla_force_host_platform_device_count={devices}'}
   result = subprocess.run([sys.executable, os.path.join(HERE, 'run_training.py'), str(workdir),
-                           str(steps), *overrides], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+                           str(steps), *overrides], cwd=ROOT, env=cpu_devices_env(devices),
+                          capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   return dict(np.load(os.path.join(workdir, 'params.npz')))
 
