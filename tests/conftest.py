@@ -20,8 +20,8 @@ os.environ.setdefault('COLORJAX_MALLOC', 'system')
 # LLVM's optimisation level 0 for XLA:CPU's generated loops, here and in the subprocesses the
 # tests start: the suite's tiny steps are compile-bound, and this takes it from 15.4 to 11.2
 # minutes on two cores. The HLO passes, and the library convs and matmuls, are unchanged.
-TEST_XLA_FLAGS = '--xla_backend_optimization_level=0'
-os.environ['XLA_FLAGS'] = f"{os.environ.get('XLA_FLAGS', '')} {TEST_XLA_FLAGS}".strip()
+os.environ['XLA_FLAGS'] = (f"{os.environ.get('XLA_FLAGS', '')} "
+                           '--xla_backend_optimization_level=0').strip()
 
 import numpy as np
 import pytest
@@ -79,8 +79,8 @@ def trained_run(tmp_path_factory):
 
 def cpu_devices_env(devices):
   """This process's environment for a subprocess whose JAX fakes ``devices`` CPU devices."""
-  return {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
-          'XLA_FLAGS': f'{TEST_XLA_FLAGS} --xla_force_host_platform_device_count={devices}'}
+  return {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'XLA_FLAGS':
+          f"{os.environ['XLA_FLAGS']} --xla_force_host_platform_device_count={devices}"}
 
 
 def run_cli(*args, timeout=300):
