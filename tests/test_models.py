@@ -73,6 +73,7 @@ def assert_same_function(ours, theirs, params, x, cotangent, tolerance=1e-5):
 def no_matmul_convs(monkeypatch):
   """Small test shapes take XLA's conv paths, not the matmul of their patches."""
   monkeypatch.setattr(convs, 'MATMUL_CONV_ROWS', 0)
+  monkeypatch.setattr(convs, 'WIDE_MATMUL_ROWS_PER_FEATURE', 0)
 
 
 @pytest.mark.parametrize('transpose_second_rows', [0, 10 ** 6])
@@ -143,7 +144,7 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
   jaxpr = str(jax.make_jaxpr(ours.apply)(params, x))
-  assert ('custom_vjp' in jaxpr) == (features <= convs.FEW_CHANNELS and kernel > 1)
+  assert ('name=_few_outputs_conv' in jaxpr) == (features <= convs.FEW_CHANNELS and kernel > 1)
   assert ('conv_general_dilated' in jaxpr) == (kernel > 1)
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
 
@@ -175,25 +176,39 @@ def test_wide_3x3_and_4x4_convs_are_nn_conv_with_the_same_params(kernel, shape, 
                        tolerance=1e-5 if dtype == jnp.float32 else 1e-2)
 
 
-@pytest.mark.parametrize('kernel, strides, padding, shape, matmul', [
-    (4, 2, ((1, 1), (1, 1)), (2, 8, 6, 5), True),      # a U-Net's inner level: 2 x 4 x 3 rows
-    (4, 2, ((1, 1), (1, 1)), (1, 2, 2, 8), True),      # its innermost: one output pixel
-    (2, 1, ((1, 0), (0, 1)), (2, 3, 5, 4), True),      # a transposed conv's phase
-    (3, 1, 'SAME', (2, 8, 8, 3), True),                # 128 rows, the most a matmul takes
-    (3, 1, 'SAME', (3, 8, 8, 3), False),               # 192 rows: XLA's conv
-    (3, 1, ((-1, 2), (1, 1)), (1, 6, 5, 3), False)])   # negative padding: XLA's conv
-def test_small_convs_are_one_matmul_of_their_patches(kernel, strides, padding, shape, matmul):
-  """Up to MATMUL_CONV_ROWS output pixels per device a conv runs no conv at all, one matmul of
-  its patches; outputs and gradients are nn.Conv's."""
+@pytest.mark.parametrize('kernel, strides, padding, shape, features, matmul', [
+    (4, 2, ((1, 1), (1, 1)), (2, 8, 6, 5), 6, True),     # a U-Net's inner level: 2 x 4 x 3 rows
+    (4, 2, ((1, 1), (1, 1)), (1, 2, 2, 8), 6, True),     # its innermost: one output pixel
+    (2, 1, ((1, 0), (0, 1)), (2, 3, 5, 4), 6, True),     # a transposed conv's phase
+    (3, 1, 'SAME', (2, 8, 8, 3), 6, True),               # 128 rows, the most a matmul takes
+    (3, 1, 'SAME', (3, 8, 8, 3), 6, False),              # 192 rows: XLA's conv
+    (3, 1, ((-1, 2), (1, 1)), (1, 6, 5, 3), 6, False),   # negative padding: XLA's conv
+    (3, 2, 'SAME', (1, 24, 24, 256), 36, True),          # 144 rows from 256 channels: 4 per output
+    (3, 2, 'SAME', (1, 24, 24, 256), 35, False),         # 144 rows for 35 outputs: XLA's conv
+    (3, 2, 'SAME', (1, 24, 24, 255), 36, False),         # from 255 channels: XLA's conv
+    (3, 1, 'SAME', (1, 12, 12, 256), 36, False)])        # 144 rows, stride-1 3x3: Winograd
+@pytest.mark.parametrize('transpose_second_rows', [0, 10 ** 6])
+def test_small_convs_are_one_matmul_of_their_patches(monkeypatch, kernel, strides, padding, shape,
+                                                     features, matmul, transpose_second_rows):
+  """Up to MATMUL_CONV_ROWS output pixels per device, or from WIDE_MATMUL_CHANNELS inputs up to
+  WIDE_MATMUL_ROWS_PER_FEATURE per output channel where no Winograd conv takes it, a conv runs
+  no conv at all, one matmul of its patches, with its weight gradient one matmul with either
+  operand transposed; outputs and gradients are nn.Conv's."""
+  monkeypatch.setattr(convs, 'TRANSPOSE_SECOND_ROWS', transpose_second_rows)
+  matmuls, matmul_conv = [], convs._matmul_conv
+  monkeypatch.setattr(convs, '_matmul_conv', lambda *args: matmuls.append(args) or matmul_conv(*args))
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   options = dict(kernel_size=(kernel, kernel), strides=(strides, strides), padding=padding)
-  ours, theirs = convs.Conv(6, **options), nn.Conv(6, **options)
+  ours, theirs = convs.Conv(features, **options), nn.Conv(features, **options)
   params = ours.init(jax.random.PRNGKey(0), x)
   params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
   cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
   gradient = jax.grad(lambda v, x: jnp.sum(ours.apply(v, x)), argnums=(0, 1))
-  assert ('conv_general_dilated' in str(jax.make_jaxpr(gradient)(params, x))) != matmul
-  assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
+  assert bool(matmuls) == matmul
+  if matmul:                                           # and no conv left in its gradient
+    assert 'conv_general_dilated' not in str(jax.make_jaxpr(gradient)(params, x))
+  # float32 sums of up to 9 x 256 products of unit-scale terms
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent, tolerance=1e-4)
 
 
 @pytest.mark.parametrize('kernel, shape, features', [(3, (2, 9, 12, 5), 8), (7, (1, 10, 8, 3), 2),
@@ -294,7 +309,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from colorjax import parallel
 from colorjax.models import convs
 convs.GROUPED_KERNEL_GRADIENT_PIXELS = convs.GROUPED_INPUT_GRADIENT_PIXELS = 1
-convs.MATMUL_CONV_ROWS = convs.TRANSPOSE_SECOND_ROWS = 0
+convs.MATMUL_CONV_ROWS = convs.TRANSPOSE_SECOND_ROWS = convs.WIDE_MATMUL_ROWS_PER_FEATURE = 0
 batch = NamedSharding(parallel.make_mesh(), P('data'))
 x = jax.device_put(jax.random.normal(jax.random.PRNGKey(0), {shape}), batch)
 ours, theirs = convs.{conv}, nn.{theirs}
