@@ -196,7 +196,8 @@ def test_small_convs_are_one_matmul_of_their_patches(monkeypatch, kernel, stride
   operand transposed; outputs and gradients are nn.Conv's."""
   monkeypatch.setattr(convs, 'TRANSPOSE_SECOND_ROWS', transpose_second_rows)
   matmuls, matmul_conv = [], convs._matmul_conv
-  monkeypatch.setattr(convs, '_matmul_conv', lambda *args: matmuls.append(args) or matmul_conv(*args))
+  monkeypatch.setattr(convs, '_matmul_conv',
+                      lambda *args: matmuls.append(args) or matmul_conv(*args))
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   options = dict(kernel_size=(kernel, kernel), strides=(strides, strides), padding=padding)
   ours, theirs = convs.Conv(features, **options), nn.Conv(features, **options)

@@ -1,9 +1,10 @@
 """Convolutions written for XLA:CPU's fast paths, each with ``nn.Conv`` / ``nn.ConvTranspose``'s
 parameters and the same outputs and gradients: the 4x4 stride-2 transposed conv as one stride-1
-conv to its four output phases, output heads with a one-matmul weight gradient, wide 3x3 and
-4x4 convs and their gradients by Winograd, reflection-padded convs that pad inside the conv,
-the input gradient of 4x4 stride-2 convs by space-to-depth, and the gradients of a batch's
-large convs taken image group by image group."""
+conv to its four output phases, convs to few output pixels as one matmul of their patches,
+output heads with a one-matmul weight gradient, wide 3x3 and 4x4 convs and their gradients by
+Winograd, reflection-padded convs that pad inside the conv, the input gradient of 4x4 stride-2
+convs by space-to-depth, and the gradients of a batch's large convs taken image group by image
+group."""
 import functools
 
 import flax.linen as nn
