@@ -76,16 +76,20 @@ def no_matmul_convs(monkeypatch):
   monkeypatch.setattr(convs, 'WIDE_MATMUL_ROWS_PER_FEATURE', 0)
 
 
-@pytest.mark.parametrize('transpose_second_rows', [0, 10 ** 6])
-@pytest.mark.parametrize('matmul_rows', [0, 128])
+@pytest.mark.parametrize('matmul_rows, transpose_second_rows, winograd', [
+    (0, 0, False), (0, 10 ** 6, False), (128, 0, False), (128, 10 ** 6, False), (0, 0, True)])
 @pytest.mark.parametrize('shape', [(2, 5, 7, 3), (1, 8, 8, 16)])
 def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(
-    monkeypatch, shape, matmul_rows, transpose_second_rows):
+    monkeypatch, shape, matmul_rows, transpose_second_rows, winograd):
   """Same initial params, outputs and gradients (input and params) as nn.ConvTranspose(4, 2),
-  with the stacked phase conv as a conv or as a matmul of its patches, and its weight gradient
-  one matmul with either operand transposed (no conv for it)."""
+  with the stacked phase conv as a conv, as a matmul of its patches, or as a Winograd conv
+  (here from any channels and rows), and its weight gradient one matmul with either operand
+  transposed or the Winograd conv's (no conv for it)."""
   monkeypatch.setattr(convs, 'MATMUL_CONV_ROWS', matmul_rows)
   monkeypatch.setattr(convs, 'TRANSPOSE_SECOND_ROWS', transpose_second_rows)
+  if winograd:
+    monkeypatch.setattr(convs, 'WINOGRAD_CHANNELS', 1)
+    monkeypatch.setattr(convs, 'WINOGRAD_2X2_ROWS', 1)
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   ours = convs.ConvTranspose2x(6)
   theirs = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')
@@ -96,7 +100,7 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent)
   kernel_gradient = jax.jit(jax.grad(lambda v: jnp.sum(jnp.sin(ours.apply(v, x)))))
   hlo = kernel_gradient.lower(params).compile().as_text()
-  assert hlo.count(' convolution(') == (matmul_rows == 0)   # the forward's, if any
+  assert hlo.count(' convolution(') == (matmul_rows == 0 and not winograd)  # the forward's
 
 
 def test_conv_transpose_2x_off_the_cpu_is_the_stacked_conv_by_autodiff(monkeypatch):
@@ -129,6 +133,29 @@ def test_strided_4x4_conv_takes_its_input_gradient_by_space_to_depth(size):
   assert ('custom_vjp' in str(jax.make_jaxpr(ours.apply)(params, x))) == (size == 32)
 
 
+@pytest.mark.parametrize('shape, winograd', [
+    ((2, 32, 32, 64), True),      # 4 x 64 inputs to 2 x 16² outputs
+    ((2, 32, 34, 64), True),      # 2 x 16 x 17 outputs: the last tiles half outside
+    ((1, 32, 32, 64), False),     # 16² outputs: too few rows
+    ((2, 32, 32, 63), False),     # 4 x 63 inputs: too few channels
+    ((2, 33, 33, 64), False)])    # odd: no space-to-depth
+@pytest.mark.usefixtures('no_matmul_convs')
+def test_strided_4x4_conv_from_many_channels_is_a_winograd_conv_of_its_space_to_depth(shape,
+                                                                                   winograd):
+  """A 4x4 stride-2 conv padded by one whose space-to-depth form is a 2x2 conv from at least
+  WINOGRAD_CHANNELS inputs to at least WINOGRAD_2X2_ROWS outputs is that Winograd conv, with
+  no conv left in its gradients; outputs and gradients stay nn.Conv's."""
+  x = jax.random.normal(jax.random.PRNGKey(1), shape)
+  options = dict(kernel_size=(4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
+  ours, theirs = convs.Conv(8, **options), nn.Conv(8, **options)
+  params = ours.init(jax.random.PRNGKey(0), x)
+  cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
+  assert ('name=_winograd_conv' in str(jax.make_jaxpr(ours.apply)(params, x))) == winograd
+  assert (conv_count(ours.apply, params, x) == 0) == winograd
+  # float32 sums of 16 x 64 products of unit-scale terms
+  assert_same_function(ours.apply, theirs.apply, params, x, cotangent, tolerance=1e-4)
+
+
 @pytest.mark.parametrize('kernel, padding, channels, features', [
     (7, 'VALID', 8, 2), (4, 'SAME', 6, 1), (1, 'SAME', 5, 3), (1, 'VALID', 6, 9),
     (3, ((2, 0), (1, 3)), 4, 4), (3, 'SAME', 4, 5)])
@@ -150,6 +177,10 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
 
 
 @pytest.mark.parametrize('kernel, shape, padding, dtype, winograd', [
+    (2, (2, 16, 16, 256), 'SAME', jnp.float32, True),               # 512 rows: ((0, 1), (0, 1))
+    (2, (2, 17, 17, 256), 'VALID', jnp.float32, True),
+    (2, (1, 16, 16, 256), 'SAME', jnp.float32, False),              # 256 rows: too few
+    (2, (2, 16, 16, 255), 'SAME', jnp.float32, False),
     (3, (2, 5, 7, 256), 'SAME', jnp.float32, True),
     (3, (1, 6, 4, 300), ((1, 1), (1, 1)), jnp.float32, True),
     (3, (1, 5, 5, 255), 'SAME', jnp.float32, False),
@@ -160,11 +191,12 @@ def test_output_conv_is_nn_conv_with_the_same_params(kernel, padding, channels, 
     (4, (1, 6, 6, 256), ((0, 1), (1, 1)), jnp.float32, False),      # unlike on the two axes
     (4, (1, 6, 6, 256), ((4, 0), (4, 0)), jnp.float32, False)])     # more than the kernel
 @pytest.mark.usefixtures('no_matmul_convs')
-def test_wide_3x3_and_4x4_convs_are_nn_conv_with_the_same_params(kernel, shape, padding, dtype,
-                                                                 winograd):
+def test_wide_2x2_3x3_and_4x4_convs_are_nn_conv_with_the_same_params(kernel, shape, padding,
+                                                                     dtype, winograd):
   """Outputs and gradients of nn.Conv; on the CPU, Winograd (forward, input and weight
   gradients: no conv left) from WINOGRAD_CHANNELS float32 inputs on (odd sizes included) with
-  the same padding on both axes, less than the kernel; XLA's own conv otherwise."""
+  the same padding on both axes, less than the kernel, for a 2x2 kernel to at least
+  WINOGRAD_2X2_ROWS output pixels; XLA's own conv otherwise."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   ours = convs.Conv(8, (kernel, kernel), padding=padding, dtype=dtype)
   theirs = nn.Conv(8, (kernel, kernel), padding=padding, dtype=dtype)

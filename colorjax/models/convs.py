@@ -28,6 +28,7 @@ def _space_to_depth(x):
 
 FEW_CHANNELS = 4
 WINOGRAD_CHANNELS = 256
+WINOGRAD_2X2_ROWS = 512
 # Output pixels per image from which a conv's gradient is taken by image group: the weight
 # gradient of any conv, the input gradient of a strided one (_image_groups_for).
 GROUPED_KERNEL_GRADIENT_PIXELS = 30 * 30
@@ -73,7 +74,11 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
     computes as a whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms
     forward): ``_few_outputs_conv``;
   - stride 1, 3x3 or 4x4, float32, from at least WINOGRAD_CHANNELS inputs (the residual
-    blocks, deep VGG layers, the PatchGAN's stride-1 conv): ``_winograd_conv``;
+    blocks, deep VGG layers, the PatchGAN's stride-1 conv), or 2x2 to at least
+    WINOGRAD_2X2_ROWS output pixels per device (the transposed convs' phase conv):
+    ``_winograd_conv``;
+  - 4x4 stride 2 whose space-to-depth form is such a 2x2 conv (``_space_to_depth_winograd_takes``:
+    the U-Net's and PatchGAN's down convs from 64 channels): ``_winograd_conv`` of that form;
   - any other from many channels to few output pixels for its outputs
     (``_wide_matmul_takes``): ``_matmul_conv`` again;
   - any other whose gradients are faster by image group (``_image_groups_for``) or, for a
@@ -94,6 +99,8 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
     return _few_outputs_conv(lhs, rhs, padding, precision)
   if strides == (1, 1) and _winograd_takes(lhs, rhs, padding):
     return _winograd_conv(lhs, rhs, precision, padding[0], False)
+  if _space_to_depth_winograd_takes(lhs, rhs, padding, strides):
+    return _winograd_conv(*_space_to_depth_operands(lhs, rhs), precision, (0, 0), False)
   if _wide_matmul_takes(lhs, rhs, padding, strides):
     return _matmul_conv(lhs, rhs, padding, precision, strides)
   return _nhwc_conv(lhs, rhs, padding, precision, strides)
@@ -220,21 +227,42 @@ def _space_to_depth_kernel(kernel):
   return _taps_by_parity(kernel).transpose(0, 2, 1, 3, 4, 5).reshape(2, 2, 4 * channels, features)
 
 
-def _space_to_depth_takes(x, kernel, padding, strides):
-  """Whether a conv is a 4x4 stride-2 one with one pixel of padding on inputs of even size
-  from 32², whose input gradient ``_space_to_depth_input_gradient`` computes faster: batch 8,
-  64->128 at 128² 75 -> 42 ms, 128->256 at 64² 44 -> 22 ms; batch 1, 5.0 -> 3.1 and 3.5 ->
-  2.9 ms."""
+def _padded_4x4_stride_2(x, kernel, padding, strides):
+  """Whether a conv is a 4x4 stride-2 one with one pixel of padding on inputs of even size,
+  which is a 2x2 stride-1 conv of its padded input's space-to-depth
+  (``_space_to_depth_operands``)."""
   return (strides == (2, 2) and kernel.shape[:2] == (4, 4) and padding == ((1, 1), (1, 1))
-          and all(size % 2 == 0 and size >= 32 for size in x.shape[1:3]))
+          and all(size % 2 == 0 for size in x.shape[1:3]))
+
+
+def _space_to_depth_operands(x, kernel):
+  """The input and kernel of the 2x2 stride-1 VALID conv that is the 4x4 stride-2 conv of ``x``
+  padded by one (``_padded_4x4_stride_2``)."""
+  return _space_to_depth(_pad_one(x)), _space_to_depth_kernel(kernel)
+
+
+def _space_to_depth_takes(x, kernel, padding, strides):
+  """Whether a conv is such a 4x4 stride-2 one on inputs from 32², whose input gradient
+  ``_space_to_depth_input_gradient`` computes faster: batch 8, 64->128 at 128² 75 -> 42 ms,
+  128->256 at 64² 44 -> 22 ms; batch 1, 5.0 -> 3.1 and 3.5 -> 2.9 ms."""
+  return (_padded_4x4_stride_2(x, kernel, padding, strides)
+          and all(size >= 32 for size in x.shape[1:3]))
+
+
+def _space_to_depth_winograd_takes(x, kernel, padding, strides):
+  """Whether a conv is such a 4x4 stride-2 one whose space-to-depth form (4C inputs) is a 2x2
+  conv ``_winograd_takes``: fwd + input + weight gradient, batch 8, 128->256 at 64² 84 -> 65
+  ms, 256->512 at 32² 79 -> 53 ms, 512->512 at 16² 39 -> 32 ms; batch 1, 64->128 at 128² 15 ->
+  13 ms, 128->256 at 64² 13 -> 10 ms. From 64 channels at 128², batch 8, level (93 ms)."""
+  return (_padded_4x4_stride_2(x, kernel, padding, strides)
+          and _winograd_takes(*jax.eval_shape(_space_to_depth_operands, x, kernel), _VALID))
 
 
 def _space_to_depth_input_gradient(x, kernel, dy, precision):
   """dx of a 4x4 stride-2 conv padded by one (``_space_to_depth_takes``) by its form as a 2x2
   stride-1 conv of the padded input's space-to-depth: XLA:CPU's input gradient of a strided
   conv is 1.2-2x slower than that of the stride-1 conv."""
-  conv = lambda x: _conv(_space_to_depth(_pad_one(x)), _space_to_depth_kernel(kernel), _VALID,
-                         precision)
+  conv = lambda x: _conv(*_space_to_depth_operands(x, kernel), _VALID, precision)
   return jax.vjp(conv, x)[1](dy)[0]
 
 
@@ -348,10 +376,14 @@ _few_outputs_conv.defvjp(_few_outputs_forward, _few_outputs_backward)
 
 # Winograd F(2x2, rxr) (Lavin & Gray, 2016): each 2x2 output tile is A^T [(G g G^T) ⊙ (B^T d B)] A
 # for the (r+1)x(r+1) input tile d around it, so an rxr conv becomes (r+1)² matmuls of the
-# transformed input and kernel: 2.25x fewer multiplies for 3x3, 2.56x for 4x4. The matrices
-# (A^T, G, B^T) are Toom-Cook's at the points 0, 1, -1 (and 2 for 4x4) and infinity, with
-# B^T's row scales moved into G so that the input transform has small integer weights.
+# transformed input and kernel: 1.78x fewer multiplies for 2x2, 2.25x for 3x3, 2.56x for 4x4.
+# The matrices (A^T, G, B^T) are Toom-Cook's at the points 0, 1 (then -1, then 2) and
+# infinity, with B^T's row scales moved into G so that the input transform has small integer
+# weights.
 _WINOGRAD = {
+    2: ([[1, 1, 0], [0, 1, 1]],
+        [[1, 0], [1, 1], [0, 1]],
+        [[1, -1, 0], [0, 1, 0], [0, -1, 1]]),
     3: ([[1, 1, 1, 0], [0, 1, -1, -1]],
         [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]],
         [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
@@ -406,7 +438,7 @@ def _input_tiles(x, r, padding):
 
 
 def _winograd(x, kernel, precision, transposed=False, padding=(1, 1)):
-  """The stride-1 conv of ``x`` [N, H, W, C] by ``kernel`` [r, r, C, F] (r = 3 or 4),
+  """The stride-1 conv of ``x`` [N, H, W, C] by ``kernel`` [r, r, C, F] (r = 2, 3 or 4),
   zero-padded by ``padding`` (before, after) on each spatial axis; ``transposed``: by its
   adjoint, the kernel flipped in space with C and F swapped (a conv's input gradient)."""
   n = x.shape[0]
@@ -449,11 +481,19 @@ def _winograd_kernel_gradient(x, dy, r, padding, precision):
 
 def _winograd_takes(lhs, rhs, padding):
   """Whether a stride-1 conv (``padding`` as pairs) is one ``_winograd_conv`` computes faster
-  than XLA:CPU: 3x3 or 4x4, float32, from at least WINOGRAD_CHANNELS inputs, the same padding
-  of less than the kernel on both axes. Fwd+bwd 1.1-1.4x faster for the 3x3 residual blocks
-  and deep VGG layers; the PatchGAN's 4x4 256->512 conv at 32², forward 23 -> 12 ms."""
+  than XLA:CPU: 3x3 or 4x4, or 2x2 to at least WINOGRAD_2X2_ROWS output pixels per device,
+  float32, from at least WINOGRAD_CHANNELS inputs, the same padding of less than the kernel on
+  both axes. Fwd+bwd 1.1-1.4x faster for the 3x3 residual blocks and deep VGG layers; the
+  PatchGAN's 4x4 256->512 conv at 32², forward 23 -> 12 ms; the transposed convs' 2x2 phase
+  conv, batch 8, from 32², 16² and 8² (1024->256 and 512->128 channels) 137 -> 98 ms, 140 -> 100
+  ms and 80 -> 69 ms, batch 1 from 32² 20 -> 13 ms. To fewer rows the 2x2 conv loses (batch 1
+  from 16² and 8², 289 and 81 rows: 19 -> 20 ms, 13 -> 27 ms; batch 8 from 4², 25 -> 36 ms)."""
   r = rhs.shape[0]
-  return (rhs.shape[:2] in ((3, 3), (4, 4)) and padding[0] == padding[1]
+  if r == 2:
+    rows = _rows_per_device(lhs, rhs, padding, (1, 1))
+    if rows is None or rows < WINOGRAD_2X2_ROWS:
+      return False
+  return (rhs.shape[:2] in ((2, 2), (3, 3), (4, 4)) and padding[0] == padding[1]
           and 0 <= min(padding[0]) <= max(padding[0]) < r and lhs.shape[-1] >= WINOGRAD_CHANNELS
           and lhs.dtype == rhs.dtype == jnp.float32)
 
@@ -466,7 +506,7 @@ def _winograd_padded(x, padding, reflect):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _winograd_conv(x, kernel, precision, padding, reflect):
-  """A stride-1 3x3 or 4x4 conv zero-padded by ``padding`` (before, after) on each axis, or a
+  """A stride-1 2x2, 3x3 or 4x4 conv zero-padded by ``padding`` (before, after) on each axis, or a
   3x3 one ``reflect``-ion-padded by one pixel: forward, input and weight gradients by
   Winograd (autodiff through ``_winograd`` is slower)."""
   padded, pad = _winograd_padded(x, padding, reflect)
@@ -588,10 +628,15 @@ def _interleave_phases(z, height, width):
   return depth_to_space(jnp.concatenate(phases, axis=-1))
 
 
+def _stacked_operands(x, kernel):
+  """The input and kernel of the 2x2 VALID conv to the four phases' 4F channels: the one-padded
+  ``x`` and the stacked phase kernel."""
+  return _pad_one(x), _stacked_phase_kernel(kernel)
+
+
 def _stacked_conv(x, kernel, precision):
-  """The 2x2 conv of the one-padded ``x`` to the four phases' 4F channels."""
-  return conv_general_dilated(_pad_one(x), _stacked_phase_kernel(kernel), (1, 1), _VALID,
-                              _NHWC, precision=precision)
+  return conv_general_dilated(*_stacked_operands(x, kernel), (1, 1), _VALID, _NHWC,
+                              precision=precision)
 
 
 def _conv_transpose_2x(x, kernel, precision):
@@ -600,8 +645,9 @@ def _conv_transpose_2x(x, kernel, precision):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _cpu_conv_transpose_2x(x, kernel, precision):
-  """``_conv_transpose_2x`` with the weight gradient XLA:CPU computes fastest for the shape
-  (``_stacked_kernel_gradient``); the input gradient is the stacked conv's."""
+  """``_conv_transpose_2x`` with the weight gradient XLA:CPU computes fastest for the shape:
+  the Winograd conv's where one takes the stacked conv (``_winograd_takes``), else
+  ``_stacked_kernel_gradient``; the input gradient is the stacked conv's."""
   return _conv_transpose_2x(x, kernel, precision)
 
 
@@ -623,6 +669,8 @@ def _cpu_conv_transpose_backward(precision, residuals, dy):
   (n, height, width, _), features = x.shape, kernel.shape[-1]
   stacked = jax.ShapeDtypeStruct((n, height + 1, width + 1, 4 * features), dy.dtype)
   dz, = jax.linear_transpose(lambda z: _interleave_phases(z, height, width), stacked)(dy)
+  if _winograd_takes(*jax.eval_shape(_stacked_operands, x, kernel), _VALID):
+    return jax.vjp(lambda x, kernel: _stacked_conv(x, kernel, precision), x, kernel)[1](dz)
   dx = jax.vjp(lambda x: _stacked_conv(x, kernel, precision), x)[1](dz)[0]
   dstacked = _stacked_kernel_gradient(x, kernel, dz, precision)
   return dx, jax.vjp(_stacked_phase_kernel, kernel)[1](dstacked)[0]
