@@ -485,8 +485,8 @@ def _winograd_takes(lhs, rhs, padding):
   float32, from at least WINOGRAD_CHANNELS inputs, the same padding of less than the kernel on
   both axes. Fwd+bwd 1.1-1.4x faster for the 3x3 residual blocks and deep VGG layers; the
   PatchGAN's 4x4 256->512 conv at 32², forward 23 -> 12 ms; the transposed convs' 2x2 phase
-  conv, batch 8, from 32², 16² and 8² (1024->256 and 512->128 channels) 137 -> 98 ms, 140 -> 100
-  ms and 80 -> 69 ms, batch 1 from 32² 20 -> 13 ms. To fewer rows the 2x2 conv loses (batch 1
+  conv, batch 8, 512->128 from 32² 137 -> 98 ms, 1024->256 from 16² 140 -> 100 ms, 1024->512
+  from 8² 80 -> 69 ms; batch 1, 512->128 from 32² 20 -> 13 ms. To fewer rows the 2x2 conv loses (batch 1
   from 16² and 8², 289 and 81 rows: 19 -> 20 ms, 13 -> 27 ms; batch 8 from 4², 25 -> 36 ms)."""
   r = rhs.shape[0]
   if r == 2:
@@ -506,8 +506,8 @@ def _winograd_padded(x, padding, reflect):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _winograd_conv(x, kernel, precision, padding, reflect):
-  """A stride-1 2x2, 3x3 or 4x4 conv zero-padded by ``padding`` (before, after) on each axis, or a
-  3x3 one ``reflect``-ion-padded by one pixel: forward, input and weight gradients by
+  """A stride-1 2x2, 3x3 or 4x4 conv zero-padded by ``padding`` (before, after) on each axis,
+  or a 3x3 one ``reflect``-ion-padded by one pixel: forward, input and weight gradients by
   Winograd (autodiff through ``_winograd`` is slower)."""
   padded, pad = _winograd_padded(x, padding, reflect)
   return _winograd(padded, kernel, precision, padding=pad)
