@@ -59,6 +59,21 @@ def test_depth_to_space_against_numpy():
   np.testing.assert_array_equal(got, want)
 
 
+
+@pytest.mark.parametrize('shapes', [[(2, 3, 4, 5)] * 2, [(2, 3, 4, 5)] * 4,
+                                    [(2, 3, 4, 5), (2, 3, 4, 2)], [(2, 3, 4, 5)],
+                                    [(2, 0, 0, 3)] * 2])
+def test_concat_channels_is_numpy_concatenate_with_its_gradient(shapes):
+  rng = np.random.default_rng(0)
+  parts = [rng.normal(size=s).astype(np.float32) for s in shapes]
+  got = convs.concat_channels([jnp.asarray(p) for p in parts])
+  np.testing.assert_array_equal(np.asarray(got), np.concatenate(parts, axis=-1))
+  weight = rng.normal(size=got.shape).astype(np.float32)
+  grads = jax.grad(lambda ps: jnp.sum(convs.concat_channels(ps) * weight))(
+      [jnp.asarray(p) for p in parts])
+  for grad, want in zip(grads, np.split(weight, np.cumsum([s[-1] for s in shapes])[:-1], -1)):
+    np.testing.assert_array_equal(np.asarray(grad), want)
+
 def assert_same_function(ours, theirs, params, x, cotangent, tolerance=1e-5):
   """ours(params, x) equals theirs(params, x) within ``tolerance``, and so do (within 1e-4)
   the gradients of sum(y * cotangent) for the params and the input."""

