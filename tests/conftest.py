@@ -11,7 +11,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # JAX's persistent compilation cache: the many tests (and their subprocesses) that train the
 # same tiny networks compile each step once per suite run instead of once per test.
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(ROOT / '.pytest_cache' / 'jax'))
-os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '1')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 # glibc's default malloc here and in the entry points the tests start: the suite is mostly XLA
 # compiles of tiny steps, which one malloc arena (host_memory) slows by about 30%.

@@ -188,9 +188,9 @@ def test_demo_unet_beats_the_no_colour_baseline_on_held_out_crops(tmp_path):
   steps so that it fits the test budget; make demo itself reaches a lower error."""
   config = load_config('unet', 'demo')
   config.image_size = 32
-  config.num_steps = 250
+  config.num_steps = 120
   config.loss.switch_step = 0
-  config.eval_every = config.checkpoint_every = 250
+  config.eval_every = config.checkpoint_every = 120
   train.train_and_evaluate(config, str(tmp_path))
   final = [r for r in read_jsonl(tmp_path) if 'eval/ab_error' in r][-1]
   assert final['eval/ab_error'] < 0.9 * final['eval/ab_error_gray'], final
