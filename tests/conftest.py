@@ -9,7 +9,9 @@ import sys
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # JAX's persistent compilation cache: the many tests (and their subprocesses) that train the
-# same tiny networks compile each step once per suite run instead of once per test.
+# same tiny networks compile each step once per suite run instead of once per test. Every
+# compile, however short: most take under a second at O0, and a repeated run_training.py
+# process takes 5.7 s with them cached against 7.6 s.
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(ROOT / '.pytest_cache' / 'jax'))
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
