@@ -55,11 +55,12 @@ def keras_fid(model, a, b):
     return np.asarray(model(keras.applications.inception_v3.preprocess_input(
         resized.numpy() * 255.0), training=False), np.float64)
   fa, fb = features(a), features(b)
-  centred_a, centred_b = fa - fa.mean(0), fb - fb.mean(0)
+  mean_a, mean_b = fa.mean(0), fb.mean(0)
+  centred_a, centred_b = fa - mean_a, fb - mean_b
   n = len(fa)
   assert n == len(fb) < fa.shape[1]
   trace_root = np.linalg.svd(centred_a @ centred_b.T, compute_uv=False).sum() / (n - 1)
-  return (np.sum((fa.mean(0) - fb.mean(0)) ** 2)
+  return (np.sum((mean_a - mean_b) ** 2)
           + (np.sum(centred_a ** 2) + np.sum(centred_b ** 2)) / (n - 1) - 2 * trace_root)
 
 

@@ -59,7 +59,6 @@ def test_depth_to_space_against_numpy():
   np.testing.assert_array_equal(got, want)
 
 
-
 @pytest.mark.parametrize('shapes', [[(2, 3, 4, 5)] * 2, [(2, 3, 4, 5)] * 4,
                                     [(2, 3, 4, 5), (2, 3, 4, 2)], [(2, 3, 4, 5)],
                                     [(2, 0, 0, 3)] * 2])
@@ -73,6 +72,7 @@ def test_concat_channels_is_numpy_concatenate_with_its_gradient(shapes):
       [jnp.asarray(p) for p in parts])
   for grad, want in zip(grads, np.split(weight, np.cumsum([s[-1] for s in shapes])[:-1], -1)):
     np.testing.assert_array_equal(np.asarray(grad), want)
+
 
 def assert_same_function(ours, theirs, params, x, cotangent, tolerance=1e-5):
   """ours(params, x) equals theirs(params, x) within ``tolerance``, and so do (within 1e-4)
