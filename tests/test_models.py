@@ -149,17 +149,17 @@ def test_strided_4x4_conv_takes_its_input_gradient_by_space_to_depth(size):
 
 
 @pytest.mark.parametrize('shape, winograd', [
-    ((2, 32, 32, 64), True),      # 4 x 64 inputs to 2 x 16² outputs
-    ((2, 32, 34, 64), True),      # 2 x 16 x 17 outputs: the last tiles half outside
-    ((1, 32, 32, 64), False),     # 16² outputs: too few rows
-    ((2, 32, 32, 63), False),     # 4 x 63 inputs: too few channels
-    ((2, 33, 33, 64), False)])    # odd: no space-to-depth
+    ((2, 32, 32, 128), True),     # 4 x 128 inputs to 2 x 16² outputs
+    ((2, 32, 34, 128), True),     # 2 x 16 x 17 outputs: the last tiles half outside
+    ((1, 32, 32, 128), False),    # 16² outputs: too few rows
+    ((2, 32, 32, 127), False),    # 127 inputs: too few channels
+    ((2, 33, 33, 128), False)])   # odd: no space-to-depth
 @pytest.mark.usefixtures('no_matmul_convs')
 def test_strided_4x4_conv_from_many_channels_is_a_winograd_conv_of_its_space_to_depth(shape,
                                                                                    winograd):
-  """A 4x4 stride-2 conv padded by one whose space-to-depth form is a 2x2 conv from at least
-  WINOGRAD_CHANNELS inputs to at least WINOGRAD_2X2_ROWS outputs is that Winograd conv, with
-  no conv left in its gradients; outputs and gradients stay nn.Conv's."""
+  """A 4x4 stride-2 conv padded by one from at least SPACE_TO_DEPTH_WINOGRAD_CHANNELS inputs
+  whose space-to-depth form is a 2x2 conv to at least WINOGRAD_2X2_ROWS outputs is that
+  Winograd conv, with no conv left in its gradients; outputs and gradients stay nn.Conv's."""
   x = jax.random.normal(jax.random.PRNGKey(1), shape)
   options = dict(kernel_size=(4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
   ours, theirs = convs.Conv(8, **options), nn.Conv(8, **options)
@@ -167,7 +167,7 @@ def test_strided_4x4_conv_from_many_channels_is_a_winograd_conv_of_its_space_to_
   cotangent = jax.random.normal(jax.random.PRNGKey(3), theirs.apply(params, x).shape)
   assert ('name=_winograd_conv' in str(jax.make_jaxpr(ours.apply)(params, x))) == winograd
   assert (conv_count(ours.apply, params, x) == 0) == winograd
-  # float32 sums of 16 x 64 products of unit-scale terms
+  # float32 sums of 16 x 128 products of unit-scale terms
   assert_same_function(ours.apply, theirs.apply, params, x, cotangent, tolerance=1e-4)
 
 

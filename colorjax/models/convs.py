@@ -42,6 +42,8 @@ def _space_to_depth(x):
 FEW_CHANNELS = 4
 WINOGRAD_CHANNELS = 256
 WINOGRAD_2X2_ROWS = 512
+# Inputs from which a 4x4 stride-2 conv is the Winograd conv of its space-to-depth form.
+SPACE_TO_DEPTH_WINOGRAD_CHANNELS = 128
 # Output pixels per image from which a conv's gradient is taken by image group: the weight
 # gradient of any conv, the input gradient of a strided one (_image_groups_for).
 GROUPED_KERNEL_GRADIENT_PIXELS = 30 * 30
@@ -91,7 +93,7 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
     WINOGRAD_2X2_ROWS output pixels per device (the transposed convs' phase conv):
     ``_winograd_conv``;
   - 4x4 stride 2 whose space-to-depth form is such a 2x2 conv (``_space_to_depth_winograd_takes``:
-    the U-Net's and PatchGAN's down convs from 64 channels): ``_winograd_conv`` of that form;
+    the U-Net's and PatchGAN's down convs from 128 channels): ``_winograd_conv`` of that form;
   - any other from many channels to few output pixels for its outputs
     (``_wide_matmul_takes``): ``_matmul_conv`` again;
   - any other whose gradients are faster by image group (``_image_groups_for``) or, for a
@@ -263,11 +265,16 @@ def _space_to_depth_takes(x, kernel, padding, strides):
 
 
 def _space_to_depth_winograd_takes(x, kernel, padding, strides):
-  """Whether a conv is such a 4x4 stride-2 one whose space-to-depth form (4C inputs) is a 2x2
-  conv ``_winograd_takes``: fwd + input + weight gradient, batch 8, 128->256 at 64² 84 -> 65
-  ms, 256->512 at 32² 79 -> 53 ms, 512->512 at 16² 39 -> 32 ms; batch 1, 64->128 at 128² 15 ->
-  13 ms, 128->256 at 64² 13 -> 10 ms. From 64 channels at 128², batch 8, level (93 ms)."""
+  """Whether a conv is such a 4x4 stride-2 one from at least SPACE_TO_DEPTH_WINOGRAD_CHANNELS
+  inputs whose space-to-depth form (4C inputs) is a 2x2 conv ``_winograd_takes``: fwd + input
+  + weight gradient, batch 8, 128->256 at 64² 84 -> 65 ms, 256->512 at 32² 79 -> 53 ms,
+  512->512 at 16² 39 -> 32 ms; batch 1, 128->256 at 64² 13 -> 10 ms. From 64 channels at 128²
+  it is level alone (batch 8, 93 ms) but slower in a training step, where XLA fuses the
+  space-to-depth transpose into each input tile's loop (the nine tiles, batch 8: 20 ms, against
+  3 + 9 ms from the space-to-depth written out): without it the U-Net and pix2pix batch-8
+  steps take 0.96x the time, CycleGAN's at batch 1 0.95x, the U-Net's at batch 1 0.99x."""
   return (_padded_4x4_stride_2(x, kernel, padding, strides)
+          and x.shape[-1] >= SPACE_TO_DEPTH_WINOGRAD_CHANNELS
           and _winograd_takes(*jax.eval_shape(_space_to_depth_operands, x, kernel), _VALID))
 
 
