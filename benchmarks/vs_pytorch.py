@@ -88,7 +88,9 @@ def parse_args(argv=None):
                       help='default 1,8 on a CPU, 1,64 on an accelerator')
   parser.add_argument('--image_size', type=int, default=256)
   parser.add_argument('--steps', type=int, default=10, help='timed steps per run')
-  parser.add_argument('--warmup', type=int, default=3, help='untimed steps before them')
+  parser.add_argument('--warmup', type=int, default=3,
+                      help="untimed steps before them; keep 3 or more on a CPU, where colorjax's "
+                           'first two steps fault in its XLA temp buffers')
   parser.add_argument('--repeats', type=int, default=3,
                       help='alternating runs of each side; medians are quoted')
   parser.add_argument('--compute_dtype', choices=('float32', 'bfloat16'), default='float32')

@@ -30,7 +30,7 @@ def get_config():
 
   config.benchmark = benchmark = ml_collections.ConfigDict()   # mode='benchmark', colorjax bench
   benchmark.steps = 20               # timed steps
-  benchmark.warmup = 3               # untimed steps after compiling
+  benchmark.warmup = 3               # untimed steps after compiling (CPU: the first two fault in memory)
   benchmark.input = 'synthetic'      # 'synthetic' (device batches, no TensorFlow) or 'pipeline'
 
   config.optim = optim = ml_collections.ConfigDict()
