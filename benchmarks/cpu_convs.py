@@ -1,4 +1,5 @@
-"""Each conv formulation in colorjax/models/convs.py against the plain Flax layer it replaces:
+"""Each XLA:CPU conv formulation (colorjax/models/cpu_convs.py, through the layers of
+colorjax/models/convs.py) against the plain Flax layer it replaces:
 jitted forward + backward (input and params) of one layer, median of ``--repeats`` runs.
 
   python -m benchmarks.cpu_convs
@@ -12,7 +13,7 @@ deepest convs. ``--parts`` times the forward, input gradient and weight gradient
 PatchGAN's and the ResNet's stride-2 convs in XLA, next to PyTorch's whole fwd+bwd of the same
 conv where PyTorch is installed (pip install -e '.[bench]'). ``--groups`` times colorjax's
 layers with their gradients taken by image group (the default) and over the whole batch
-(``convs.MAX_IMAGE_GROUPS = 1``). ``--step`` times the forward, input gradient and weight
+(``cpu_convs.MAX_IMAGE_GROUPS = 1``). ``--step`` times the forward, input gradient and weight
 gradient of every big conv of the pix2pix step (U-Net-256 + PatchGAN at 256²) as colorjax's
 layer and as PyTorch's, and weights each part by how often one training step runs it.
 """
@@ -26,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from colorjax import host_memory
-from colorjax.models import convs
+from colorjax.models import convs, cpu_convs, pixels
 
 
 def _layers():
@@ -35,7 +36,7 @@ def _layers():
     pad = kernel // 2
     ours = convs.ReflectPaddedConv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)))
     theirs = nn.Conv(features, (kernel, kernel), padding='VALID')
-    return (ours, lambda x: x), (theirs, lambda x: convs.reflect_pad(x, pad))
+    return (ours, lambda x: x), (theirs, lambda x: pixels.reflect_pad(x, pad))
 
   def plain(features, kernel, strides=1, padding='SAME'):
     options = dict(kernel_size=(kernel, kernel), strides=(strides, strides), padding=padding)
@@ -132,14 +133,14 @@ GROUPED = [('3x3 128->128 at 128²', (128, 128, 128), lambda: convs.Conv(128, (3
 
 def time_groups(batch, repeats):
   """Median seconds of each GROUPED layer's fwd+bwd over the whole batch and by image group."""
-  default = convs.MAX_IMAGE_GROUPS
+  default = cpu_convs.MAX_IMAGE_GROUPS
   for name, shape, make in GROUPED:
     x = jax.random.normal(jax.random.PRNGKey(1), (batch, *shape))
     times = []
     for groups in (1, default):
-      convs.MAX_IMAGE_GROUPS = groups           # read when the gradient is traced
+      cpu_convs.MAX_IMAGE_GROUPS = groups           # read when the gradient is traced
       times.append(time_layer(make(), lambda x: x, x, repeats))
-    convs.MAX_IMAGE_GROUPS = default
+    cpu_convs.MAX_IMAGE_GROUPS = default
     yield name, *times
 
 

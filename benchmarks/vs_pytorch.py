@@ -576,7 +576,7 @@ def _load():
 
 def main(argv=None):
   args = parse_args(argv)
-  malloc = 'kept' if host_memory.keep_freed_memory() else 'system'
+  malloc = 'kept' if host_memory.keep_freed_memory().kept else 'system'
   try:
     import torch
   except ImportError:

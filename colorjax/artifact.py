@@ -21,19 +21,31 @@ FORMAT = 'colorjax-exported/1'
 PLATFORMS = ('cpu', 'cuda', 'tpu')
 
 
-def save(path, run, resolution, platforms=PLATFORMS):
-  """Writes ``run`` (a runs.Run) as an exported colorizer at ``resolution`` to ``path``."""
-  # Only what predict reads: the optimiser state and a task's extra arrays stay behind.
-  weights, treedef = jax.tree.flatten(run.state.replace(opt_state=None, extra=None))
-  weights = [np.asarray(jax.device_get(w)) for w in weights]
+def _predict_state(state):
+  """What predict reads of a TrainState: the optimiser state and a task's extra arrays stay
+  behind."""
+  return state.replace(opt_state=None, extra=None)
+
+
+def export_predict(task, state, resolution, platforms=PLATFORMS):
+  """``task.predict(state, L)`` at ``resolution`` and any batch size as a
+  ``jax.export.Exported`` for each of ``platforms``, taking ``_predict_state(state)``'s leaves
+  as a list (``state`` may hold arrays or ``jax.ShapeDtypeStruct``s)."""
+  leaves, treedef = jax.tree.flatten(_predict_state(state))
 
   def predict(flat_weights, L):
-    return run.task.predict(jax.tree.unflatten(treedef, flat_weights), L)
+    return task.predict(jax.tree.unflatten(treedef, flat_weights), L)
 
   shape = jax.export.symbolic_shape(f'b, {resolution}, {resolution}, 1')
-  exported = jax.export.export(jax.jit(predict), platforms=tuple(platforms))(
-      [jax.ShapeDtypeStruct(w.shape, w.dtype) for w in weights],
+  return jax.export.export(jax.jit(predict), platforms=tuple(platforms))(
+      [jax.ShapeDtypeStruct(w.shape, w.dtype) for w in leaves],
       jax.ShapeDtypeStruct(shape, jnp.float32))
+
+
+def save(path, run, resolution, platforms=PLATFORMS):
+  """Writes ``run`` (a runs.Run) as an exported colorizer at ``resolution`` to ``path``."""
+  exported = export_predict(run.task, run.state, resolution, platforms)
+  weights = [np.asarray(jax.device_get(w)) for w in jax.tree.leaves(_predict_state(run.state))]
   meta = {'format': FORMAT, 'task': run.config.task, 'resolution': resolution,
           'platforms': list(platforms), 'step': run.step, 'jax': jax.__version__}
   buffer = io.BytesIO()

@@ -23,7 +23,7 @@ flags.mark_flags_as_required(['config'])
 
 def main(argv):
   del argv
-  host_memory.keep_freed_memory()
+  print(host_memory.keep_freed_memory().line)
   config = _CONFIG.value
   for flag, field in ((_STEPS, 'steps'), (_WARMUP, 'warmup'), (_INPUT, 'input')):
     if flag.value is not None:

@@ -27,8 +27,9 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def main(argv):
   del argv
-  host_memory.keep_freed_memory()
+  malloc = host_memory.keep_freed_memory()
   console.quiet_library_logs()
+  logging.info('%s', malloc.line)
   from colorjax import evaluation, parallel, runs, train
   config = _CONFIG.value
   try:

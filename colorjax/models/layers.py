@@ -7,7 +7,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax.models import convs
+from colorjax.models import convs, pixels
 
 NORMS = ('batch', 'instance', 'none')
 ACTIVATIONS = ('relu', 'leaky_relu')
@@ -80,7 +80,7 @@ class Upsample2x(nn.Module):
       return convs.ConvTranspose2x(self.features, dtype=self.dtype,
                                   name='ConvTranspose_0')(x)
     if self.method == 'subpixel':
-      return convs.depth_to_space(convs.Conv(4 * self.features, (3, 3), dtype=self.dtype)(x))
+      return pixels.depth_to_space(convs.Conv(4 * self.features, (3, 3), dtype=self.dtype)(x))
     n, h, w, c = x.shape
     x = jax.image.resize(x, (n, 2 * h, 2 * w, c), method='nearest')
     return convs.Conv(self.features, (3, 3), dtype=self.dtype)(x)
