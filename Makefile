@@ -2,20 +2,32 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
 WORKDIR ?= runs/demo
 # pytest-xdist workers: the suite is mostly single-threaded XLA compiles and process start-ups,
 # so two workers on two cores take about 0.7x the time of one (10.6 against 14.9 minutes when
 # measured). TEST_WORKERS=auto: one per core.
 # --durations lists the slowest tests at the end, to keep the suite inside its 15-minute budget.
 TEST_WORKERS ?= 2
+# The JAX build to install: cpu (the default), cuda (NVIDIA GPUs, CUDA 12 from PyPI) or tpu
+# (Cloud TPU VMs). Switching builds reinstalls into the same .venv.
+ACCELERATOR ?= cpu
+ifeq ($(filter $(ACCELERATOR),cpu cuda tpu),)
+$(error ACCELERATOR=$(ACCELERATOR) is not allowed; use cpu, cuda or tpu)
+endif
+comma := ,
+EXTRAS := test$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
+INSTALLED := $(VENV)/.installed-$(ACCELERATOR)
 
-.PHONY: demo test bench-data clean
+.PHONY: install demo test bench-data clean
+
+# .venv with colorjax and the JAX build for ACCELERATOR (the launch scripts call it).
+install: $(INSTALLED)
 
 $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	rm -f $(VENV)/.installed*
 	touch $@
 
 # The main job on the bundled sample photos: the portrait U-Net, a few minutes on a CPU.

@@ -68,7 +68,7 @@ _D65 = (0.95047, 1.0, 1.08883)
 L_SCALE, AB_SCALE = 50.0, 110.0   # L in [0, 100] -> [-1, 1]; ab / 110
 
 
-def _csv(kind, allowed=None):
+def csv_of(kind, allowed=None):
   def parse(text):
     values = [kind(v) for v in text.split(',') if v.strip()]
     bad = [v for v in values if allowed and v not in allowed]
@@ -83,8 +83,8 @@ def _csv(kind, allowed=None):
 def parse_args(argv=None):
   parser = argparse.ArgumentParser(prog='python -m benchmarks.vs_pytorch',
                                    description=__doc__.split('\n')[0])
-  parser.add_argument('--workloads', type=_csv(str, WORKLOADS), default=list(WORKLOADS))
-  parser.add_argument('--batch_sizes', type=_csv(int), default=None,
+  parser.add_argument('--workloads', type=csv_of(str, WORKLOADS), default=list(WORKLOADS))
+  parser.add_argument('--batch_sizes', type=csv_of(int), default=None,
                       help='default 1,8 on a CPU, 1,64 on an accelerator')
   parser.add_argument('--image_size', type=int, default=256)
   parser.add_argument('--steps', type=int, default=10, help='timed steps per run')
@@ -94,7 +94,7 @@ def parse_args(argv=None):
   parser.add_argument('--repeats', type=int, default=3,
                       help='alternating runs of each side; medians are quoted')
   parser.add_argument('--compute_dtype', choices=('float32', 'bfloat16'), default='float32')
-  parser.add_argument('--upsample', type=_csv(str, UPSAMPLES), default=['transpose', 'subpixel'],
+  parser.add_argument('--upsample', type=csv_of(str, UPSAMPLES), default=['transpose', 'subpixel'],
                       help="colorjax's model.upsample values, one row each")
   args = parser.parse_args(argv)
   if min(args.batch_sizes or [1]) < 1 or args.steps < 1 or args.warmup < 0 or args.repeats < 1:
@@ -388,12 +388,16 @@ def _synchronize(device):
     torch.cuda.synchronize(device)
 
 
-def measure_torch(name, batch_size, image_size, steps, warmup, compute_dtype, device):
+def measure_torch(name, batch_size, image_size, steps, warmup, compute_dtype, device,
+                  compiled=False):
   """{step_s_median, images_per_s, ...} of the PyTorch step, timed as colorjax.benchmark.measure
-  times its own: the same batch every step, one synchronisation per step."""
+  times its own: the same batch every step, one synchronisation per step; ``compiled``: the
+  step under ``torch.compile`` (compiled during the warm-up steps)."""
   import torch
   torch.manual_seed(0)
   step, networks = torch_workload(name, device, compute_dtype)
+  if compiled:
+    step = torch.compile(step)
   batch = torch_batch(name, batch_size, image_size, device)
   for _ in range(warmup):
     step(batch)

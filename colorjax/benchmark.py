@@ -8,12 +8,15 @@ real input pipeline (end to end).
 'synthetic' input (the default) needs no tf.data and no TensorFlow: random uint8 batches are
 generated on the devices, so it runs on accelerator machines that have only JAX. 'pipeline'
 reads the config's data as training does and reports how long each step waited for it.
-Reports compile time, the median and p90 step time, images/sec (total and per device), FLOPs
-per step from XLA's cost analysis, achieved TFLOP/s and the utilisation against the device's
-measured matmul peak in the compute dtype; a table, then one JSON line.
+Reports compile time, the median and p90 step time, images/sec (total and per device), the
+model's FLOPs per step (``model_flops``: the plain network's convolutions and matmuls, never a
+CPU reformulation's), achieved TFLOP/s and the utilisation against the device's measured
+matmul peak in the compute dtype; a table, then one JSON line.
 """
 import functools
 import json
+import math
+import re
 import statistics
 import time
 
@@ -25,16 +28,64 @@ from colorjax import parallel, runs, tasks, train, validation
 
 
 def synthetic_batch(config, mesh, seed=0):
-  """Random uint8 RGB ({"rgb"} or unpaired {"a", "b"}) of the global batch, made sharded on the
-  devices."""
-  shape = (config.batch_size, config.image_size, config.image_size, 3)
+  """uint8 RGB pictures ({"rgb"} or unpaired {"a", "b"}) of the global batch, made sharded on
+  the devices: smooth colour waves of random direction, frequency and phase per image and
+  channel, so that a network can learn them and its loss falls."""
+  size = config.image_size
   names = ('a', 'b') if config.data.pairing == 'unpaired' else ('rgb',)
+  y, x = jnp.mgrid[0:size, 0:size] / size
+
+  def picture(key):
+    direction, frequency, phase = jax.random.uniform(key, (3, 3), maxval=2 * math.pi)
+    wave = (jnp.cos(direction) * x[..., None] + jnp.sin(direction) * y[..., None])
+    rgb = 0.5 + 0.45 * jnp.sin((1 + frequency / 2) * wave + phase)
+    return jnp.round(255 * rgb).astype(jnp.uint8)
 
   def make(key):
-    keys = jax.random.split(key, len(names))
-    return {n: jax.random.randint(k, shape, 0, 256, jnp.int32).astype(jnp.uint8)
-            for n, k in zip(names, keys)}
+    keys = jax.random.split(key, (len(names), config.batch_size))
+    return {n: jax.vmap(picture)(k) for n, k in zip(names, keys)}
   return jax.jit(make, out_shardings=parallel.sharded(mesh))(jax.random.PRNGKey(seed))
+
+
+_TENSOR = re.compile(r'tensor<((?:\d+x)*)[a-z]\w*>')
+
+
+def _dims(tensor_type):
+  return [int(d) for d in tensor_type.split('x') if d]
+
+
+def stablehlo_flops(module):
+  """FLOPs of the convolutions and dot_generals in a StableHLO module's text (2 per
+  multiply-add): what a network costs, whichever backend runs it. A convolution over an
+  input dilated by zeros (a transposed conv, a strided conv's input gradient) counts only the
+  taps that meet input pixels."""
+  flops = 0
+  for line in module.splitlines():
+    if 'stablehlo.convolution' in line:
+      layout = re.search(r'\]x\[([^\]]*)\]->', line).group(1).replace(' ', '').split(',')
+      types = _TENSOR.findall(line.rsplit(' : ', 1)[1])
+      kernel, out = _dims(types[1]), _dims(types[-1])
+      dilation = re.search(r'lhs_dilate = \[([0-9, ]*)\]', line)
+      zeros = math.prod(int(d) for d in dilation.group(1).split(',')) if dilation else 1
+      flops += 2 * math.prod(out) * math.prod(kernel) // kernel[layout.index('o')] // zeros
+    elif 'stablehlo.dot_general' in line:
+      contracting = re.search(r'contracting_dims = \[([0-9, ]*)\]', line).group(1)
+      types = _TENSOR.findall(line.rsplit(' : ', 1)[1])
+      lhs, out = _dims(types[0]), _dims(types[-1])
+      flops += 2 * math.prod(out) * math.prod(lhs[int(d)] for d in contracting.split(','))
+  return flops
+
+
+def model_flops(config, mesh):
+  """FLOPs of one training step of ``config`` as the plain network computes them: the step
+  exported for CUDA, which holds none of the CPU rewrites (``stablehlo_flops``)."""
+  task = tasks.get(config.task)
+  shape = (config.image_size, config.image_size)
+  state = jax.eval_shape(lambda r: task.init(r, config, shape), jax.random.PRNGKey(0))
+  batch = jax.eval_shape(lambda: synthetic_batch(config, mesh))
+  step = train.jitted_train_step(task, config, mesh)
+  exported = jax.export.export(step, platforms=('cuda',))(state, batch)
+  return stablehlo_flops(exported.mlir_module())
 
 
 def _flops(compiled):
@@ -90,13 +141,15 @@ def validate(config):
   validation.check_choice(config, 'benchmark.input', INPUTS)
 
 
-def measure(config):
+def measure(config, peak=None):
   """{compile_s, step_s_median, step_s_p90, images_per_s, data_wait_s_median, ...} of config's
   training step over ``config.benchmark.steps`` steps after ``warmup`` untimed ones.
 
   Each step is timed from asking for its batch to its metrics being ready, so with
   ``benchmark.input='pipeline'`` the step time includes waiting for the input pipeline (its
   share is ``data_wait_share``); with 'synthetic' the wait is only handing over a device batch.
+  ``peak``: the FLOP/s of all devices that utilisation is a share of (default: the matmul peak
+  measured here in the compute dtype).
   """
   validate(config)
   config = validation.frozen(config)
@@ -115,7 +168,7 @@ def measure(config):
     for _ in range(warmup):
       state, metrics = compiled(state, next(batches))
     jax.block_until_ready(state)
-    times, waits = [], []
+    times, waits, history = [], [], []
     for _ in range(steps):
       start = time.perf_counter()
       batch = next(batches)
@@ -123,11 +176,15 @@ def measure(config):
       state, metrics = compiled(state, batch)
       jax.block_until_ready(metrics)
       times.append(time.perf_counter() - start)
+      history.append(metrics)
   finally:
     batches.close()
   median = statistics.median(times)
-  flops = _flops(compiled)
-  peak = matmul_peak(jnp.dtype(config.compute_dtype)) * jax.device_count()
+  flops = model_flops(config, mesh)
+  peak = peak or matmul_peak(jnp.dtype(config.compute_dtype)) * jax.device_count()
+  window = max(1, steps // 10)   # the metrics' means over the first and last tenth of the steps
+  history = [{k: float(v) for k, v in m.items()} for m in jax.device_get(history)]
+  mean = lambda rows: {k: statistics.fmean(r[k] for r in rows) for k in rows[0]}
   result = {
       'task': config.task, 'model': config.model.get('preset'),
       'device': jax.devices()[0].device_kind, 'devices': jax.device_count(),
@@ -140,9 +197,10 @@ def measure(config):
       'data_wait_share': sum(waits) / sum(times),
       'images_per_s': config.batch_size / median,
       'images_per_s_per_device': config.batch_size / median / jax.device_count(),
-      'flops_per_step': flops, 'tflops_per_s': flops / median / 1e12 if flops else None,
-      'matmul_peak_tflops_per_s': peak / 1e12,
-      'utilisation': flops / median / peak if flops else None}
+      'flops_per_step': flops, 'flops_per_image': flops / config.batch_size,
+      'xla_flops_per_step': _flops(compiled), 'tflops_per_s': flops / median / 1e12,
+      'matmul_peak_tflops_per_s': peak / 1e12, 'utilisation': flops / median / peak,
+      'metrics_first': mean(history[:window]), 'metrics_last': mean(history[-window:])}
   return result
 
 
@@ -159,11 +217,11 @@ def table(result):
           ('data wait', f"median {1e3 * result['data_wait_s_median']:.1f} ms, p90 "
                         f"{1e3 * result['data_wait_s_p90']:.1f} ms, "
                         f"{100 * result['data_wait_share']:.1f}% of the step time")]
-  if result['flops_per_step']:
-    rows += [('FLOPs/step', f"{result['flops_per_step'] / 1e9:.2f} G"),
-             ('achieved', f"{result['tflops_per_s']:.3f} TFLOP/s = "
-                          f"{100 * result['utilisation']:.1f}% of the measured matmul peak "
-                          f"({result['matmul_peak_tflops_per_s']:.3f} TFLOP/s)")]
+  rows += [('FLOPs/step', f"{result['flops_per_step'] / 1e9:.2f} G (the model's convolutions "
+                          'and matmuls)'),
+           ('achieved', f"{result['tflops_per_s']:.3f} TFLOP/s = "
+                        f"{100 * result['utilisation']:.1f}% of the measured matmul peak "
+                        f"({result['matmul_peak_tflops_per_s']:.3f} TFLOP/s)")]
   return '\n'.join(f'{name:>11}: {value}' for name, value in rows)
 
 

@@ -3,8 +3,9 @@
 #
 #   launch/tpu_pod.sh TPU_NAME ZONE configs/unet.py /mnt/shared/runs/unet --config.batch_size=1024
 #
-# Every worker needs this repository at ~/colorjax with `make` run once (it builds .venv; add
-# jax[tpu] there), and the workdir on storage all workers share. COLORJAX_DISTRIBUTED=1 makes
+# Every worker needs this repository at ~/colorjax (each builds its own .venv with the TPU build
+# of JAX, `make install ACCELERATOR=tpu`, a no-op once done), and the workdir on storage all
+# workers share. COLORJAX_DISTRIBUTED=1 makes
 # colorjax.parallel.initialize read the pod's layout from the TPU metadata.
 set -euo pipefail
 tpu=${1:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
@@ -13,4 +14,4 @@ config=${3:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIEL
 workdir=${4:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
 shift 4
 gcloud compute tpus tpu-vm ssh "$tpu" --zone="$zone" --worker=all --command="cd ~/colorjax && \
-COLORJAX_DISTRIBUTED=1 .venv/bin/python -m colorjax.main --config=$config --workdir=$workdir $*"
+make --no-print-directory install ACCELERATOR=tpu && COLORJAX_DISTRIBUTED=1 .venv/bin/python -m colorjax.main --config=$config --workdir=$workdir $*"

@@ -6,6 +6,9 @@ import re
 import subprocess
 import sys
 
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
 import pytest
 
 from colorjax import benchmark, validation
@@ -33,6 +36,7 @@ def test_benchmark_runs_without_tensorflow_and_reports_sane_figures():
   assert result['step_s_p90'] >= result['step_s_median'] > 0
   assert abs(result['images_per_s'] - 4 / result['step_s_median']) < 1e-6
   assert result['flops_per_step'] > 0 and 0 < result['utilisation'] < 2
+  assert result['flops_per_image'] * 4 == result['flops_per_step']
   assert result['compile_s'] > 0 and result['steps'] == 3
   assert result['input'] == 'synthetic' and result['data_wait_share'] < 0.5
 
@@ -55,3 +59,26 @@ def test_a_bad_benchmark_field_is_one_sentence(config, field, value, allowed):
   pattern = rf'config\.benchmark\.{field}=.*{re.escape(allowed)}'
   with pytest.raises(validation.ConfigError, match=pattern):
     benchmark.validate(config)
+
+
+class _ConvNet(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    x = nn.Conv(5, (3, 3))(x)                                        # 3 -> 5 at 8x6
+    x = nn.Conv(4, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))(x)   # 5 -> 4 to 4x3
+    x = nn.ConvTranspose(6, (4, 4), strides=(2, 2), padding='SAME')(x)   # 4 -> 6 to 8x6
+    return nn.Dense(7)(x.mean(axis=(1, 2)))                          # 6 -> 7
+
+
+def test_model_flops_count_each_multiply_add_of_the_network_twice():
+  """Forward: 2 x batch x (output pixels x taps x inputs x outputs) per conv (a transposed conv:
+  its input pixels x taps), 2 x batch x 6 x 7 for the Dense layer; the gradients for the
+  params and the input cost twice the forward again."""
+  x = jax.ShapeDtypeStruct((2, 8, 6, 3), jnp.float32)
+  model = _ConvNet()
+  params = jax.eval_shape(model.init, jax.random.PRNGKey(0), x)
+  forward = 2 * 2 * (8 * 6 * 9 * 3 * 5 + 4 * 3 * 16 * 5 * 4 + 4 * 3 * 16 * 4 * 6 + 6 * 7)
+  export = lambda f: jax.export.export(jax.jit(f), platforms=('cuda',))(params, x)
+  assert benchmark.stablehlo_flops(export(model.apply).mlir_module()) == forward
+  gradients = jax.grad(lambda v, x: jnp.sum(jnp.sin(model.apply(v, x))), argnums=(0, 1))
+  assert benchmark.stablehlo_flops(export(gradients).mlir_module()) == 3 * forward
