@@ -33,6 +33,7 @@ when a workload failed or a loss did not fall.
 import argparse
 import importlib.util
 import json
+import os
 import pathlib
 import platform
 import sys
@@ -42,7 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import vs_pytorch
-from colorjax import benchmark, validation
+from colorjax import benchmark, parallel, validation
 
 # name: (vs_pytorch workload or config file, throughput batch, image size)
 WORKLOADS = {
@@ -63,7 +64,7 @@ PUBLISHED_BF16_PEAK = {'H200': 989.4, 'H100': 989.4, 'A100': 312.0, 'L4': 121.0,
                        'TPU v4': 275.0, 'TPU v5 lite': 197.0, 'TPU v5e': 197.0,
                        'TPU v5p': 459.0, 'TPU v6 lite': 918.0, 'TPU v6e': 918.0}
 # --smoke: every workload at 32², batch 2, on thin networks.
-SMOKE_FIELDS = {'model.features': (4, 8, 8, 8, 8), 'model.width': 4, 'model.blocks': 2,
+SMOKE_FIELDS = {'model.features': (4, 8, 8, 8, 8), 'model.width': 4, 'model.blocks': 1,
                 'gan.d_features': 4}
 SMOKE_THIN = {'portrait': (4, 8), 'classify': (4, 8)}
 
@@ -82,7 +83,7 @@ def parse_args(argv=None):
   parser.add_argument('--no_torch', action='store_true', help='skip the PyTorch rows')
   args = parser.parse_args(argv)
   args.steps = args.steps or (3 if args.smoke else 20)
-  args.train_steps = args.train_steps or (30 if args.smoke else 200)
+  args.train_steps = args.train_steps or (20 if args.smoke else 200)
   if args.smoke:
     args.warmup = min(args.warmup, 1)
   return args
@@ -133,12 +134,13 @@ def loss_falls(task, result):
   return first, last, last < first
 
 
-def run_colorjax(name, dtype, args, peak):
+def run_colorjax(name, dtype, args, peak, flops):
+  """One workload in one dtype: its row of the table. ``flops``: the model's per step."""
   config = workload_config(name, dtype, args.smoke)
   training = dtype == 'bfloat16'
   config.benchmark.steps = args.train_steps if training else args.steps
   config.benchmark.warmup = 0 if training else args.warmup   # the loss from the first step
-  result = benchmark.measure(config, peak=peak * jax.device_count())
+  result = benchmark.measure(config, peak=peak * jax.device_count(), flops=flops)
   row = {'workload': name, **{k: result[k] for k in (
       'task', 'compute_dtype', 'batch_size', 'image_size', 'devices', 'compile_s',
       'step_s_median', 'step_s_p90', 'images_per_s_per_device', 'flops_per_image',
@@ -226,6 +228,9 @@ def markdown(report):
 
 def main(argv=None):
   args = parse_args(argv)
+  if args.smoke:   # XLA's cheapest code generation: --smoke checks, it does not time
+    os.environ['XLA_FLAGS'] = (f"{os.environ.get('XLA_FLAGS', '')} "
+                               '--xla_backend_optimization_level=0').strip()
   log = lambda message: print(message, file=sys.stderr, flush=True)
   out = pathlib.Path(args.out)
   out.mkdir(parents=True, exist_ok=True)
@@ -239,11 +244,15 @@ def main(argv=None):
             'measured_bf16_peak_tflops': peak / 1e12,
             'published_bf16_peak_tflops': published / 1e12 if published else None,
             'rows': [], 'torch': [], 'torch_note': None}
+  mesh = parallel.make_mesh()
   for name in args.workloads:
+    flops = None
     for dtype in ('float32', 'bfloat16'):
       log(f'colorjax {name} {dtype}...')
       try:
-        report['rows'].append(run_colorjax(name, dtype, args, peak))
+        if dtype == 'float32':   # the same convolutions and matmuls in either dtype
+          flops = benchmark.model_flops(workload_config(name, dtype, args.smoke), mesh)
+        report['rows'].append(run_colorjax(name, dtype, args, peak, flops))
       except Exception as e:  # one broken workload must not hide the others' figures
         report['rows'].append({'workload': name, 'compute_dtype': dtype,
                                'error': f'{type(e).__name__}: {e}'})
@@ -259,10 +268,12 @@ def main(argv=None):
       except Exception as e:
         report['torch'].append({'workload': name, 'error': f'{type(e).__name__}: {e}'})
   report['environment']['wall_s'] = time.perf_counter() - start
+  report['environment']['imported'] = sorted(
+      {m.split('.')[0] for m in sys.modules} & {'tensorflow', 'clu', 'keras'})
   table = markdown(report)
   (out / 'accelerator.md').write_text(table)
   (out / 'accelerator.json').write_text(json.dumps(report, indent=2))
-  print(table)
+  print(table, end='')
   failed = [r['workload'] for r in report['rows'] + report['torch'] if 'error' in r]
   flat = [r['workload'] for r in report['rows'] if r.get('loss_falls') is False]
   if failed or flat:

@@ -141,7 +141,7 @@ def validate(config):
   validation.check_choice(config, 'benchmark.input', INPUTS)
 
 
-def measure(config, peak=None):
+def measure(config, peak=None, flops=None):
   """{compile_s, step_s_median, step_s_p90, images_per_s, data_wait_s_median, ...} of config's
   training step over ``config.benchmark.steps`` steps after ``warmup`` untimed ones.
 
@@ -149,7 +149,8 @@ def measure(config, peak=None):
   ``benchmark.input='pipeline'`` the step time includes waiting for the input pipeline (its
   share is ``data_wait_share``); with 'synthetic' the wait is only handing over a device batch.
   ``peak``: the FLOP/s of all devices that utilisation is a share of (default: the matmul peak
-  measured here in the compute dtype).
+  measured here in the compute dtype); ``flops``: the model's FLOPs per step, when already
+  known (default: ``model_flops``).
   """
   validate(config)
   config = validation.frozen(config)
@@ -180,7 +181,7 @@ def measure(config, peak=None):
   finally:
     batches.close()
   median = statistics.median(times)
-  flops = model_flops(config, mesh)
+  flops = flops or model_flops(config, mesh)
   peak = peak or matmul_peak(jnp.dtype(config.compute_dtype)) * jax.device_count()
   window = max(1, steps // 10)   # the metrics' means over the first and last tenth of the steps
   history = [{k: float(v) for k, v in m.items()} for m in jax.device_get(history)]
