@@ -216,11 +216,10 @@ def markdown(report):
       mine = ours.get(t['workload'])
       same = mine and mine['batch_size'] == t['batch_size']   # --smoke: not comparable
       rate = mine['images_per_s_per_device'] * mine['devices'] if same else None
-      ratio = lambda theirs: rate / theirs if rate and theirs else None
+      ratio = lambda theirs: f'{rate / theirs:.2f}×' if rate and theirs else '—'
       lines.append(f"| {t['workload']} | {_fmt(t['eager'], '.1f')} "
                    f"| {_fmt(t['compile'], '.1f', none=t.get('compile_note', '—'))} "
-                   f"| {_fmt(rate, '.1f')} | {_fmt(ratio(t['eager']), '.2f')}× "
-                   f"| {_fmt(ratio(t['compile']), '.2f')}× |")
+                   f"| {_fmt(rate, '.1f')} | {ratio(t['eager'])} | {ratio(t['compile'])} |")
   elif report['torch_note']:
     lines += ['', report['torch_note']]
   return '\n'.join(lines) + '\n'
