@@ -22,8 +22,7 @@ def concat_channels(parts):
   """``jnp.concatenate(parts, axis=-1)``.
 
   Parts of one shape are stacked on a new second-to-last axis and merged with the last,
-  which XLA:CPU writes 1.5-4x faster than a minor-axis concatenate (2 x [8,128,128,64]:
-  15.6 ms against 65.4 ms) and which costs the U-Net batch-8 step about 6% less.
+  which XLA:CPU writes faster than a minor-axis concatenate.
   """
   if len(parts) == 1 or len({p.shape for p in parts}) > 1:
     return jnp.concatenate(parts, axis=-1)
@@ -67,18 +66,14 @@ def conv_general_dilated(lhs, rhs, window_strides, padding, dimension_numbers=No
   """``lax.conv_general_dilated``, except five kinds of undilated NHWC conv on the CPU:
 
   - 1x1, stride 1, unpadded (output heads, fusion layers), and any conv to at most
-    MATMUL_CONV_ROWS output pixels per device (the innermost levels of a U-Net): one matmul of
-    its patches, ``_matmul_conv``. Batch 8, a 1x1 64->2 conv at 256²: forward 100 -> 9 ms,
-    weight gradient 90 -> 40 ms. Batch 1, fwd+bwd of a 4x4/2 512->512 conv to 8², 4² or 1²:
-    26, 24, 9 -> 8, 3, 1.4 ms; of a 4x4/2 1024->512 transposed conv from 2², 4² or 8²: 56, 63,
-    75 -> 34, 36, 38 ms (XLA:CPU's convs re-lay out the kernel for every pass, and take slow
-    paths at tiny outputs).
+    MATMUL_CONV_ROWS output pixels over the batch (the innermost levels of a U-Net): one
+    matmul of its patches, ``_matmul_conv`` (XLA:CPU's convs re-lay out the kernel for every
+    pass, and take slow paths at tiny outputs);
   - other stride-1 convs to at most FEW_CHANNELS outputs, whose weight gradient XLA:CPU
-    computes as a whole-image correlation (700 ms for a 7x7 64->2 conv at 256², 15 ms
-    forward): ``_few_outputs_conv``;
+    computes as a whole-image correlation: ``_few_outputs_conv``;
   - stride 1, 3x3 or 4x4, float32, from at least WINOGRAD_CHANNELS inputs (the residual
     blocks, deep VGG layers, the PatchGAN's stride-1 conv), or 2x2 to at least
-    WINOGRAD_2X2_ROWS output pixels per device (the transposed convs' phase conv):
+    WINOGRAD_2X2_ROWS output pixels over the batch (the transposed convs' phase conv):
     ``_winograd_conv``;
   - 4x4 stride 2 whose space-to-depth form is such a 2x2 conv (``_space_to_depth_winograd_takes``:
     the U-Net's and PatchGAN's down convs from 128 channels): ``_winograd_conv`` of that form;
@@ -127,7 +122,7 @@ def _rows(x, kernel, padding, strides):
 
 def _matmul_takes(x, kernel, padding, strides):
   """Whether ``_matmul_conv`` computes this conv faster than XLA:CPU and any other form: a
-  1x1 stride-1 unpadded conv, or one to at most MATMUL_CONV_ROWS output pixels per device."""
+  1x1 stride-1 unpadded conv, or one to at most MATMUL_CONV_ROWS output pixels over the batch."""
   if kernel.shape[:2] == (1, 1) and strides == (1, 1) and padding == ((0, 0), (0, 0)):
     return True
   rows = _rows(x, kernel, padding, strides)
@@ -137,12 +132,9 @@ def _matmul_takes(x, kernel, padding, strides):
 def _wide_matmul_takes(x, kernel, padding, strides):
   """Whether ``_matmul_conv`` computes this conv, which no Winograd conv takes, faster than
   XLA:CPU: from at least WIDE_MATMUL_CHANNELS inputs to at most WIDE_MATMUL_ROWS_PER_FEATURE
-  output pixels per device for each output channel, where re-laying out the kernel for each
-  pass costs XLA:CPU more than the patches cost the matmul. Fwd+bwd, batch 8: a 4x4/2
-  256->512 conv from 32² 111 -> 84 ms, 512->512 from 16² 65 -> 49 ms; the transposed 4x4/2
-  1024->512 conv from 4² 57 -> 45 ms, 1024->256 from 16² 204 -> 189 ms; batch 1, 256->512
-  from 32² 24 -> 15 ms. From 128 inputs it loses (batch 1, 128->256 from 64², 1024 rows: 12
-  -> 18 ms), and Winograd is 1.1-1.8x faster still where it applies."""
+  output pixels over the batch for each output channel, where re-laying out the kernel for
+  each pass costs XLA:CPU more than the patches cost the matmul. From fewer inputs it loses,
+  and Winograd is faster still where it applies."""
   rows = _rows(x, kernel, padding, strides)
   return (rows is not None and x.shape[-1] >= WIDE_MATMUL_CHANNELS
           and rows <= WIDE_MATMUL_ROWS_PER_FEATURE * kernel.shape[-1])
@@ -177,9 +169,8 @@ def _patch_matmul(x, kernel, padding, precision, strides):
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _matmul_conv(x, kernel, padding, precision, strides):
   """``_patch_matmul`` with the weight gradient as one plain matmul of the patches and dy
-  (``_sum_over_rows``): by autodiff it is a dot of the leading axes. Batch 8, the weight
-  gradient of a 1x1 64->2 conv at 256² 21 -> 8.5 ms, 256->256 at 64² 41 -> 19 ms, of a 4x4/2
-  256->512 conv from 32² 39 -> 31 ms; convs to 1²-8² within noise at batch 1 and 8."""
+  (``_sum_over_rows``): by autodiff it is a dot of the leading axes, which XLA:CPU runs
+  slower."""
   return _patch_matmul(x, kernel, padding, precision, strides)
 
 
@@ -245,21 +236,16 @@ def _space_to_depth_operands(x, kernel):
 
 def _space_to_depth_takes(x, kernel, padding, strides):
   """Whether a conv is such a 4x4 stride-2 one on inputs from 32², whose input gradient
-  ``_space_to_depth_input_gradient`` computes faster: batch 8, 64->128 at 128² 75 -> 42 ms,
-  128->256 at 64² 44 -> 22 ms; batch 1, 5.0 -> 3.1 and 3.5 -> 2.9 ms."""
+  ``_space_to_depth_input_gradient`` computes faster."""
   return (_padded_4x4_stride_2(x, kernel, padding, strides)
           and all(size >= 32 for size in x.shape[1:3]))
 
 
 def _space_to_depth_winograd_takes(x, kernel, padding, strides):
   """Whether a conv is such a 4x4 stride-2 one from at least SPACE_TO_DEPTH_WINOGRAD_CHANNELS
-  inputs whose space-to-depth form (4C inputs) is a 2x2 conv ``_winograd_takes``: fwd + input
-  + weight gradient, batch 8, 128->256 at 64² 84 -> 65 ms, 256->512 at 32² 79 -> 53 ms,
-  512->512 at 16² 39 -> 32 ms; batch 1, 128->256 at 64² 13 -> 10 ms. From 64 channels at 128²
-  it is level alone (batch 8, 93 ms) but slower in a training step, where XLA fuses the
-  space-to-depth transpose into each input tile's loop (the nine tiles, batch 8: 20 ms, against
-  3 + 9 ms from the space-to-depth written out): without it the U-Net and pix2pix batch-8
-  steps take 0.96x the time, CycleGAN's at batch 1 0.95x, the U-Net's at batch 1 0.99x."""
+  inputs whose space-to-depth form (4C inputs) is a 2x2 conv ``_winograd_takes``. From fewer
+  channels it is level alone but slower in a training step, where XLA fuses the space-to-depth
+  transpose into each input tile's loop."""
   return (_padded_4x4_stride_2(x, kernel, padding, strides)
           and x.shape[-1] >= SPACE_TO_DEPTH_WINOGRAD_CHANNELS
           and _winograd_takes(*jax.eval_shape(_space_to_depth_operands, x, kernel), _VALID))
@@ -268,7 +254,7 @@ def _space_to_depth_winograd_takes(x, kernel, padding, strides):
 def _space_to_depth_input_gradient(x, kernel, dy, precision):
   """dx of a 4x4 stride-2 conv padded by one (``_space_to_depth_takes``) by its form as a 2x2
   stride-1 conv of the padded input's space-to-depth: XLA:CPU's input gradient of a strided
-  conv is 1.2-2x slower than that of the stride-1 conv."""
+  conv is slower than that of the stride-1 conv."""
   conv = lambda x: _conv(*_space_to_depth_operands(x, kernel), _VALID, precision)
   return jax.vjp(conv, x)[1](dy)[0]
 
@@ -285,11 +271,8 @@ def _image_groups(batch):
 def _image_groups_for(batch, pixels, strides, part):
   """The image groups in which to take the 'kernel' or 'input' gradient (``part``) of a conv of
   ``batch`` images to ``pixels`` output pixels each. Where the output is large, XLA:CPU computes
-  these for a batch far slower per image than for one image. Batch 8, by single images: dW of a
-  3x3 128->128 conv at 128² 1874 -> 400 ms, of a 2x2 128->64 one 438 -> 162 ms, of a 4x4
-  256->512 one to 31² 241 -> 202 ms (below about 30², 0.2-0.8x); dx of a stride-2 4x4 64->128
-  conv at 128² 192 -> 154 ms, of 128->256 at 64² 119 -> 63 ms. The input gradient of a stride-1
-  conv is 10-20% slower split, and small outputs too."""
+  these for a batch far slower per image than for one image; the input gradient of a stride-1
+  conv is slower split, and so are small outputs."""
   large = (pixels >= GROUPED_KERNEL_GRADIENT_PIXELS if part == 'kernel' else
            strides != (1, 1) and pixels >= GROUPED_INPUT_GRADIENT_PIXELS)
   return _image_groups(batch) if large else 1
@@ -462,8 +445,7 @@ def _winograd_kernel_gradient(x, dy, r, padding, precision):
   (before, after) on each axis, for the output gradient ``dy``: the conv of x by dy's 2x2 tiles,
   so Winograd F(r x r, 2x2), whose matrices are F(2x2, r x r)'s swapped and transposed (dy's
   tiles transformed by A, the sums by G^T). The (r+1)² sums over the tiles are one batched
-  matmul [C, tiles] x [tiles, F]: 1.4-2.1x faster than XLA:CPU's weight gradient (3x3 256->256
-  at 64², batch 1, 20 -> 11 ms; batch 8, 184 -> 88 ms; 4x4 256->512 at 32², 12 -> 7.6 ms)."""
+  matmul [C, tiles] x [tiles, F], faster than XLA:CPU's weight gradient."""
   output, kernel_transform, _ = _WINOGRAD[r]
   oh, ow = dy.shape[1:3]
   th, tw = _output_tiles(x, r, padding)
@@ -478,13 +460,9 @@ def _winograd_kernel_gradient(x, dy, r, padding, precision):
 
 def _winograd_takes(lhs, rhs, padding):
   """Whether a stride-1 conv (``padding`` as pairs) is one ``_winograd_conv`` computes faster
-  than XLA:CPU: 3x3 or 4x4, or 2x2 to at least WINOGRAD_2X2_ROWS output pixels per device,
+  than XLA:CPU: 3x3 or 4x4, or 2x2 to at least WINOGRAD_2X2_ROWS output pixels over the batch,
   float32, from at least WINOGRAD_CHANNELS inputs, the same padding of less than the kernel on
-  both axes. Fwd+bwd 1.1-1.4x faster for the 3x3 residual blocks and deep VGG layers; the
-  PatchGAN's 4x4 256->512 conv at 32², forward 23 -> 12 ms; the transposed convs' 2x2 phase
-  conv, batch 8, 512->128 from 32² 137 -> 98 ms, 1024->256 from 16² 140 -> 100 ms, 1024->512
-  from 8² 80 -> 69 ms; batch 1, 512->128 from 32² 20 -> 13 ms. To fewer rows the 2x2 conv loses (batch 1
-  from 16² and 8², 289 and 81 rows: 19 -> 20 ms, 13 -> 27 ms; batch 8 from 4², 25 -> 36 ms)."""
+  both axes. To fewer rows the 2x2 conv loses."""
   r = rhs.shape[0]
   if r == 2:
     rows = _rows(lhs, rhs, padding, (1, 1))
@@ -525,8 +503,7 @@ def _once_known(x, y):
 def _winograd_backward(precision, padding, reflect, residuals, dy):
   x, kernel = residuals
   # The weight gradient's input tiles from x once dy is known: otherwise XLA's CSE takes the
-  # forward's, and keeps 4x the input alive from each conv's forward to its backward (the
-  # CycleGAN step at batch 8: 22.2 -> 14.2 GiB of XLA temp buffers).
+  # forward's, and keeps 4x the input alive from each conv's forward to its backward.
   x = _once_known(x, dy)
   padded, padding_vjp, pad = jax.vjp(lambda x: _winograd_padded(x, padding, reflect), x,
                                      has_aux=True)
@@ -545,9 +522,8 @@ def reflect_padded_conv(lhs, rhs, dimension_numbers, precision):
 
   On the CPU: a wide 3x3 conv by Winograd (``_winograd_conv``) on the reflected input; any
   other, the zero-padded conv plus the convs of what reflection adds (the frame) on the four
-  border strips it reaches. XLA:CPU runs a conv over a pre-padded input 1.4-2x slower
-  (fwd+bwd) than one that pads inside the conv, and 20x slower forward for a 7x7 conv to few
-  outputs. The zero-padded conv goes through ``conv_general_dilated`` above, so a head to few
+  border strips it reaches. XLA:CPU runs a conv over a pre-padded input slower (fwd+bwd)
+  than one that pads inside the conv, and far slower forward for a 7x7 conv to few outputs. The zero-padded conv goes through ``conv_general_dilated`` above, so a head to few
   outputs also gets its one-matmul weight gradient; the thin strips stay with XLA. Elsewhere:
   pad, then a VALID conv.
   """
@@ -572,18 +548,15 @@ def reflect_padded_conv(lhs, rhs, dimension_numbers, precision):
   return y.at[:, :, w - p:].add(strip(middle[:, :, w + p:], (p, p), (2 * p, 0)))
 
 
-# Rows per device from which ``_sum_over_rows`` transposes its second operand, not its first.
+# Rows from which ``_sum_over_rows`` transposes its second operand, not its first.
 TRANSPOSE_SECOND_ROWS = 2048
 
 
 def _sum_over_rows(a, b, precision):
-  """Σ_r a[r] ⊗ b[r] = aᵀb [K, F] for a [R, K] and b [R, F] whose rows are the batch's (split
-  evenly over the devices), as one plain matmul of one operand transposed in memory by the
-  other: XLA:CPU's dot that contracts both operands' leading axis runs at about half the
-  GFLOP/s. From TRANSPOSE_SECOND_ROWS rows per device (bᵀa)ᵀ, below them (aᵀ)b. The stacked
-  transposed conv's weight gradient (K = 4C, F = 4F), batch 8, from 128², 64², 32², 16²: 289,
-  144, 88, 86 ms by one dot of the leading axes -> 207, 98, 64, 74 ms by (bᵀa)ᵀ; batch 1 from
-  16² and 8² (289 and 81 rows), 13, 9.0 ms -> 11, 7.3 ms by (aᵀ)b and 19, 23 ms by (bᵀa)ᵀ."""
+  """Σ_r a[r] ⊗ b[r] = aᵀb [K, F] for a [R, K] and b [R, F] whose rows are the batch's, as one
+  plain matmul of one operand transposed in memory by the other: XLA:CPU's dot that contracts
+  both operands' leading axis runs at about half the GFLOP/s. From TRANSPOSE_SECOND_ROWS rows
+  (bᵀa)ᵀ, below them (aᵀ)b."""
   if a.shape[0] >= TRANSPOSE_SECOND_ROWS:   # the barrier keeps XLA
     return jax.lax.optimization_barrier(   # from folding the .T back into the dot
         jnp.dot(b.T, a, precision=precision, preferred_element_type=jnp.float32)).T
@@ -646,8 +619,8 @@ def _conv_transpose_forward(x, kernel, precision):
 def _stacked_kernel_gradient(x, kernel, dz, precision):
   """d(stacked kernel) [2, 2, C, 4F] for the stacked conv's output gradient ``dz``: the
   padded input's four tap views side by side [rows, 4C] summed over rows with dz [rows, 4F]
-  (``_patch_kernel_gradient``), 1.2-1.5x faster at batch 8 than the phases' weight gradients by image
-  group or one dot per tap."""
+  (``_patch_kernel_gradient``), faster than the phases' weight gradients by image group or
+  one dot per tap."""
   return _patch_kernel_gradient(x, dz, (2, 2), ((1, 1), (1, 1)), (1, 1),
                                 precision).astype(kernel.dtype)
 
