@@ -284,6 +284,8 @@ def test_an_unwritable_workdir_is_one_sentence(tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines()[-1] == (
       f'colorjax: Cannot write to the workdir {tmp_path / "file" / "run"} (Not a directory).')
+  # the one line saying how malloc is set (the tests keep glibc's defaults)
+  assert 'malloc: glibc defaults (COLORJAX_MALLOC=system).' in result.stderr
 
 
 def test_skip_nonfinite_skips_and_counts_diverged_steps_instead_of_stopping(tmp_path):
