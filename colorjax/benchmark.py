@@ -5,7 +5,7 @@ real input pipeline (end to end).
   colorjax bench --config=configs/unet.py --input=pipeline
   python -m colorjax.main --config=configs/unet.py --workdir=runs/bench --config.mode=benchmark
 
-'synthetic' input (the default) needs no tf.data and no TensorFlow: random uint8 batches are
+'synthetic' input (the default) needs no tf.data and no TensorFlow: uint8 pictures are
 generated on the devices, so it runs on accelerator machines that have only JAX. 'pipeline'
 reads the config's data as training does and reports how long each step waited for it.
 Reports compile time, the median and p90 step time, images/sec (total and per device), the

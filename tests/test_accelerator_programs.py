@@ -7,6 +7,7 @@ convolutions and matmuls of the same network built from Flax's own layers (``nn.
 ``colorjax.models.cpu_convs``. Under ``compute_dtype='bfloat16'`` every convolution takes bf16
 operands; the training step donates its state; nothing calls back to the host.
 """
+import collections
 import functools
 import re
 
@@ -133,3 +134,18 @@ def test_bfloat16_accelerator_network_convolutions_take_bf16(name):
               for op in ops(exported, 'convolution')]
   network = [pair for pair in operands if pair[0].count('x') == 4]
   assert network and all(t.endswith('xbf16>') for pair in network for t in pair), network
+
+
+def test_one_exported_file_holds_each_platforms_own_predict():
+  """``colorjax export``'s CPU + CUDA + TPU program: the plain convolutions for CUDA and TPU,
+  and beside them the CPU's forms (the U-Net's 1x1 output head and innermost convs as matmuls
+  of their patches), chosen by the platform index when the file is loaded."""
+  config = family_config('unet')
+  every = exported_predict(config, artifact.PLATFORMS)
+  plain = exported_predict(config)
+  assert every.platforms == ('cpu', 'cuda', 'tpu')
+  assert 'jax.global_constant = "_platform_index"' in every.mlir_module()
+  for name in ('convolution', 'dot_general'):
+    theirs = collections.Counter(ops(plain, name))
+    ours = collections.Counter(ops(every, name))
+    assert not theirs - ours and ours - theirs   # all of CUDA's, and the CPU's own
