@@ -290,3 +290,58 @@ def test_closing_streams_with_work_in_flight_never_hangs(tmp_path):
   result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=240, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
   assert result.returncode == 0 and result.stdout.strip() == 'done', result.stderr[-2000:]
+
+
+TFDS_DEFAULT_FOLDER = '''
+import sys
+sys.path.insert(0, 'tests')
+import tensorflow_datasets as tfds
+from conftest import colour_image, load_config
+from colorjax import train
+from colorjax.data import sources
+
+
+class ColourWaves(tfds.core.GeneratorBasedBuilder):
+  """A real TFDS builder: encoded images in tfrecords, with its dataset_info.json."""
+  VERSION = tfds.core.Version('1.0.0')
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
+        {'image': tfds.features.Image(shape=(None, None, 3))}))
+
+  def _split_generators(self, dl_manager):
+    return {'train': self._generate_examples(0, 8), 'test': self._generate_examples(50, 4)}
+
+  def _generate_examples(self, start, count):
+    for i in range(start, start + count):
+      yield i, {'image': colour_image(i, size=(40, 48))}
+
+
+config = load_config()
+config.data.source = 'tfds:cifar10'         # not prepared: the message names the folder
+try:
+  sources.open_source(config.data).payloads('train')
+except sources.DataError as e:
+  print('not prepared:', e)
+ColourWaves().download_and_prepare()      # TFDS's default folder: $TFDS_DATA_DIR
+config.data.source = 'tfds:colour_waves'  # data.data_dir stays ''
+config.image_size, config.batch_size, config.num_steps = 32, 4, 2
+config.model.features = (4, 8)
+state = train.train_and_evaluate(config, sys.argv[1])
+print('trained', int(state.step), sources.open_source(config.data).num_examples('train'))
+'''
+
+
+def test_tfds_sets_are_found_in_tfds_default_folder(tmp_path):
+  """A set prepared by a real TFDS builder into $TFDS_DATA_DIR trains with data.data_dir
+  left empty, and a set that is not there is reported with the folder looked in."""
+  data = tmp_path / 'tensorflow_datasets'
+  result = subprocess.run([sys.executable, '-c', TFDS_DEFAULT_FOLDER, str(tmp_path / 'run')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2',
+                               'TFDS_DATA_DIR': str(data)})
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = result.stdout.splitlines()
+  assert f"TFDS data set 'cifar10' is not prepared in {data}:" in lines[0]
+  assert lines[-1] == 'trained 2 8'
+  assert (data / 'colour_waves' / '1.0.0' / 'dataset_info.json').is_file()

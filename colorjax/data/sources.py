@@ -117,7 +117,8 @@ class TfdsSource:
     self.name, self.train_split, self.eval_split, self.image_key = (
         name, train_split, eval_split, image_key)
     try:
-      self.builder = tfds.builder(name, data_dir=data_dir)
+      # '' -> None: TFDS's own default ($TFDS_DATA_DIR, else ~/tensorflow_datasets)
+      self.builder = tfds.builder(name, data_dir=data_dir or None)
     except tfds.core.registered.DatasetNotFoundError:
       raise DataError(f"data.source='tfds:{name}' names no TFDS data set; see "
                       'https://www.tensorflow.org/datasets/catalog for the names.') from None
@@ -152,8 +153,9 @@ class TfdsSource:
     except (AssertionError, FileNotFoundError, tfds.core.registered.DatasetNotFoundError) as e:
       raise DataError(
           f"TFDS data set '{self.name}' is not prepared in {self.builder.data_dir_root}: prepare "
-          f"it once with `tfds build {self.name} --data_dir=DIR` (needs the network, and manual "
-          'downloads for some data sets) and set data.data_dir=DIR.') from e
+          f"it once with `tfds build {self.name}` (into TFDS's default folder, $TFDS_DATA_DIR or "
+          '~/tensorflow_datasets; needs the network, and manual downloads for some data sets), '
+          'or into --data_dir=DIR and set data.data_dir=DIR.') from e
     except ValueError as e:
       raise DataError(f"TFDS data set '{self.name}' has no split '{name}': {e}") from None
     key = self.image_key
