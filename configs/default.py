@@ -98,7 +98,7 @@ def get_config():
   data.source = 'samples'            # 'samples', 'folder:PATH' or 'tfds:NAME'
   data.data_dir = ''                 # TFDS data directory ('' = TFDS's default, ~/tensorflow_datasets)
   data.train_split = 'train'         # TFDS split used for training
-  data.eval_split = 'test'           # TFDS split used for evaluation
+  data.eval_split = ''               # TFDS split for evaluation ('': 'validation', else 'test')
   data.image_key = 'image'           # TFDS feature that holds the image
   data.eval_fraction = 0.1           # folders and samples: share of files held out for eval
   data.pairing = 'paired'            # 'paired' ({"rgb"}) or 'unpaired' ({"a": gray, "b": colour})

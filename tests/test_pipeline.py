@@ -345,3 +345,44 @@ def test_tfds_sets_are_found_in_tfds_default_folder(tmp_path):
   assert f"TFDS data set 'cifar10' is not prepared in {data}:" in lines[0]
   assert lines[-1] == 'trained 2 8'
   assert (data / 'colour_waves' / '1.0.0' / 'dataset_info.json').is_file()
+
+
+def _builder_with_splits(name, splits):
+  """A real TFDS builder class (registered as ``name``) with two tiny images per split."""
+  def _split_generators(self, dl_manager):
+    return {split: self._generate_examples(i) for i, split in enumerate(splits)}
+
+  def _generate_examples(self, seed):
+    for i in range(2):
+      yield i, {'image': colour_image(10 * seed + i, size=(16, 16))}
+  return type(name, (tfds.core.GeneratorBasedBuilder,), {
+      'VERSION': tfds.core.Version('1.0.0'),
+      '_info': lambda self: tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
+          {'image': tfds.features.Image(shape=(None, None, 3))})),
+      '_split_generators': _split_generators, '_generate_examples': _generate_examples})
+
+
+HELD_OUT = {'with_validation_and_test': (('train', 'validation', 'test'), 'validation'),
+            'with_test_only': (('train', 'test'), 'test'),
+            'with_train_only': (('train',), None)}
+BUILDERS = {name: _builder_with_splits(''.join(w.title() for w in f'colour_{name}'.split('_')),
+                                       splits) for name, (splits, _) in HELD_OUT.items()}
+
+
+@pytest.mark.parametrize('name', HELD_OUT)
+def test_an_empty_eval_split_is_the_sets_own_held_out_split(config, tmp_path, name):
+  """ImageNet and Places365 hold out 'validation', CIFAR 'test'; a set with neither is one
+  sentence; a named eval_split is taken as it is."""
+  splits, held_out = HELD_OUT[name]
+  BUILDERS[name](data_dir=str(tmp_path)).download_and_prepare()
+  config.data.source, config.data.data_dir = f'tfds:colour_{name}', str(tmp_path)
+  assert config.data.eval_split == ''
+  if held_out is None:
+    with pytest.raises(DataError, match=r"has neither a 'validation' nor a 'test' split \(it has "
+                                        r"'train'\); set data\.eval_split"):
+      sources.open_source(config.data).payloads('eval')
+  else:
+    assert len(list(sources.open_source(config.data).payloads('eval'))) == 2
+    assert sources.open_source(config.data)._split('eval') == held_out
+  config.data.eval_split = 'train'
+  assert sources.open_source(config.data)._split('eval') == 'train'

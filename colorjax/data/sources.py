@@ -108,6 +108,9 @@ class FileSource:
   read = staticmethod(images.read_bytes)
 
 
+HELD_OUT_SPLITS = ('validation', 'test')   # data.eval_split='': the first a TFDS set has
+
+
 class TfdsSource:
   """A prepared TFDS data set; images stay encoded until the pipeline decodes them."""
 
@@ -124,7 +127,20 @@ class TfdsSource:
                       'https://www.tensorflow.org/datasets/catalog for the names.') from None
 
   def _split(self, split):
-    return self.train_split if split == 'train' else self.eval_split
+    if split == 'train':
+      return self.train_split
+    return self.eval_split or self.held_out_split()
+
+  def held_out_split(self):
+    """The set's own held-out split: 'validation' (ImageNet, Places365), else 'test' (CIFAR);
+    'validation' while TFDS knows none of its splits (not prepared yet)."""
+    splits = set(self.builder.info.splits)
+    for name in HELD_OUT_SPLITS:
+      if name in splits or not splits:
+        return name
+    raise DataError(f"{self.description} has neither a {' nor a '.join(map(repr, HELD_OUT_SPLITS))}"
+                    f" split (it has {', '.join(map(repr, sorted(splits)))}); set "
+                    'data.eval_split to the one to evaluate on.')
 
   def num_examples(self, split, shard=Shard(), half=None):
     """Examples in this process's part, or None when TFDS does not know (mock data, halves)."""
