@@ -1,6 +1,9 @@
 """Conditional GAN (pix2pix): U-Net-256 generator + 70x70 PatchGAN on (L, ab), GAN + 100·L1.
 
   python -m colorjax.main --config=configs/cgan.py --workdir=runs/cgan
+  python -m colorjax.main --config=configs/cgan.py --workdir=runs/cgan_imagenet \
+      --config.data.source=tfds:imagenet2012 --config.batch_size=64 \
+      --config.num_steps=200000 --config.compute_dtype=bfloat16   # at scale
   python -m colorjax.main --config=configs/cgan.py --workdir=runs/cgan_ft \
       --config.init_from=runs/unet --config.model.preset=portrait --config.image_size=128
   python -m colorjax.main --config=configs/cgan.py:demo --workdir=runs/cgan_demo   # CPU

@@ -3,7 +3,13 @@
   colorjax prior --config=configs/classify.py --output=runs/classify/prior.npy
   python -m colorjax.main --config=configs/classify.py --workdir=runs/classify \
       --config.classify.prior=runs/classify/prior.npy
-  python -m colorjax.main --config=configs/classify.py:demo --workdir=runs/classify_demo
+  python -m colorjax.main --config=configs/classify.py --workdir=runs/classify_imagenet \
+      --config.data.source=tfds:imagenet2012 --config.batch_size=256 \
+      --config.num_steps=100000 --config.compute_dtype=bfloat16 \
+      --config.classify.prior=runs/classify_imagenet.npy   # at scale, after:
+  colorjax prior --config=configs/classify.py --config.data.source=tfds:imagenet2012 \
+      --output=runs/classify_imagenet.npy
+  python -m colorjax.main --config=configs/classify.py:demo --workdir=runs/classify_demo   # CPU
 
 The same network, data and schedule as configs/unet.py (its ``demo`` variant for ``demo``), with
 a head of logits over the in-gamut ab bins: the regression and classification runs differ only

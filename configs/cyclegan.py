@@ -2,7 +2,8 @@
 
   python -m colorjax.main --config=configs/cyclegan.py --workdir=runs/cyclegan
   python -m colorjax.main --config=configs/cyclegan.py --workdir=runs/cyclegan_places \
-      --config.data.source=tfds:places365_small --config.num_steps=200000
+      --config.data.source=tfds:places365_small --config.batch_size=16 \
+      --config.num_steps=200000 --config.compute_dtype=bfloat16   # at scale
   python -m colorjax.main --config=configs/cyclegan.py:demo --workdir=runs/cyclegan_demo  # CPU
 
 Domain A is gray images and domain B colour images, drawn from the two halves of the data

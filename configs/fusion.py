@@ -1,6 +1,9 @@
 """The fusion CNN: a local encoder on L fused with VGG16's global features, regressing ab.
 
   python -m colorjax.main --config=configs/fusion.py --workdir=runs/fusion
+  python -m colorjax.main --config=configs/fusion.py --workdir=runs/fusion_imagenet \
+      --config.data.source=tfds:imagenet2012 --config.batch_size=256 \
+      --config.num_steps=100000 --config.compute_dtype=bfloat16   # at scale
   python -m colorjax.main --config=configs/fusion.py:global_local --workdir=runs/global_local \
       --config.model.vgg_weights=PATH/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
   python -m colorjax.main --config=configs/fusion.py:demo --workdir=runs/fusion_demo   # CPU

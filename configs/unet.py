@@ -1,6 +1,9 @@
 """The portrait U-Net: regression of ab from L at 128², MAE first, then SSIM.
 
   python -m colorjax.main --config=configs/unet.py --workdir=runs/unet
+  python -m colorjax.main --config=configs/unet.py --workdir=runs/unet_imagenet \
+      --config.data.source=tfds:imagenet2012 --config.batch_size=256 \
+      --config.num_steps=100000 --config.compute_dtype=bfloat16   # at scale
   python -m colorjax.main --config=configs/unet.py:demo --workdir=runs/demo   # CPU, minutes
 
 Trains on the bundled sample photos as is; use --config.data.source=tfds:places365_small (or a

@@ -2,6 +2,10 @@
 
   python -m colorjax.main --config=configs/vgg_gan.py --workdir=runs/vgg_gan \
       --config.model.vgg_weights=PATH/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
+  python -m colorjax.main --config=configs/vgg_gan.py --workdir=runs/vgg_gan_imagenet \
+      --config.data.source=tfds:imagenet2012 --config.batch_size=64 \
+      --config.num_steps=100000 --config.compute_dtype=bfloat16 \
+      --config.model.vgg_weights=PATH/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5   # at scale
   python -m colorjax.main --config=configs/vgg_gan.py:demo --workdir=runs/vgg_gan_demo   # CPU
   python launch/sweep.py --config=configs/vgg_gan.py:demo --workdir=runs/sweep \
       --grid=optim.lr=2e-4,2e-3 --grid=optim.b1=0.05,0.5,0.9                # the study's grid
