@@ -248,9 +248,11 @@ def _eval_step(task, mesh):
 
 def train_and_evaluate(config, workdir):
   """Trains config.task for config.num_steps steps, resuming from workdir if it has a run."""
-  from colorjax.data import pipeline  # imports TensorFlow
+  from colorjax.data import pipeline, sources  # imports TensorFlow
   validation.validate(config)
   config = validation.frozen(config)
+  source = sources.open_source(config.data)   # a missing data set: one sentence, no workdir
+  source.check()
   try:
     os.makedirs(workdir, exist_ok=True)
     runs.write_config(config, workdir)
@@ -281,7 +283,7 @@ def train_and_evaluate(config, workdir):
   eval_step = _eval_step(task, mesh)
   lr = optim.schedule(config.optim, config.num_steps)
   observer = Observer(workdir, config)
-  batches = pipeline.train_batches(config, shard, state=data_state)
+  batches = pipeline.train_batches(config, shard, state=data_state, source=source)
   step = int(jax.device_get(state.step))
   if step >= config.num_steps:
     logging.info('%s is already trained to step %d of %d; nothing to do (use another workdir, '

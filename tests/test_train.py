@@ -12,6 +12,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from colorjax import train, validation
+from colorjax.data.sources import DataError
 from conftest import ROOT, cpu_devices_env, load_config
 
 HERE = os.path.dirname(__file__)
@@ -306,3 +307,15 @@ def test_profile_steps_write_a_trace_of_that_window(tmp_path):
   traces = [f for _, _, files in os.walk(tmp_path / 'profile') for f in files
             if f.endswith('.xplane.pb')]
   assert len(traces) == 1
+
+
+@pytest.mark.parametrize('source', ['tfds:cifar10', 'tfds:no_such_dataset_xyz',
+                                    'folder:/no/such/folder', 'folder:EMPTY'])
+def test_a_start_on_missing_data_is_one_sentence_and_leaves_no_workdir(tmp_path, source):
+  config = tiny(load_config(), steps=2)
+  config.data.source = source.replace('EMPTY', str(tmp_path / 'empty'))
+  config.data.data_dir = str(tmp_path / 'tensorflow_datasets')   # nothing prepared there
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(DataError):
+    train.train_and_evaluate(config, str(tmp_path / 'run'))
+  assert not (tmp_path / 'run').exists()

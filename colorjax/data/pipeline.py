@@ -422,13 +422,14 @@ class Batches:
     return '; '.join(log.summary() for log in self.skip_logs)
 
 
-def train_batches(config, shard=Shard(), state=None):
+def train_batches(config, shard=Shard(), state=None, source=None):
   """Training batches for this process: ``{"rgb"|"lab": [B, H, W, 3]}`` for paired tasks,
   ``{"a": …, "b": …}`` when ``config.data.pairing == 'unpaired'``; B = batch_size / processes.
 
-  ``state`` is a ``Batches.state`` saved earlier: the stream continues from there.
+  ``state`` is a ``Batches.state`` saved earlier: the stream continues from there. ``source``:
+  ``config.data``'s source when already open.
   """
-  source = open_source(config.data)
+  source = source or open_source(config.data)
   pixel_key = _pixel_key(config.data)
   if config.data.pairing == 'unpaired':
     names, halves, grays = ('a', 'b'), (0, 1), (True, False)

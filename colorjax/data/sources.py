@@ -107,6 +107,9 @@ class FileSource:
 
   read = staticmethod(images.read_bytes)
 
+  def check(self):
+    """Nothing more to check: opening found the folder and its images."""
+
 
 HELD_OUT_SPLITS = ('validation', 'test')   # data.eval_split='': the first a TFDS set has
 
@@ -125,6 +128,11 @@ class TfdsSource:
     except tfds.core.registered.DatasetNotFoundError:
       raise DataError(f"data.source='tfds:{name}' names no TFDS data set; see "
                       'https://www.tensorflow.org/datasets/catalog for the names.') from None
+
+  def check(self):
+    """One sentence now, before a run writes anything, when the training split cannot be read
+    (not prepared, no such split)."""
+    self.payloads('train')
 
   def _split(self, split):
     if split == 'train':
