@@ -18,6 +18,8 @@ COMMANDS = {
     'export': ('colorjax.export', 'write a trained run as one self-contained jax.export file'),
     'compare': ('colorjax.compare', 'trained runs side by side: one metrics table and a grid '
                 'of held-out crops'),
+    'prepare': ('colorjax.prepare', 'build a TFDS data set (tfds:NAME, manual downloads '
+                'included) where training finds it'),
     'prior': ('colorjax.prior', 'the ab-bin prior of a data source (classification task)'),
     'preview': ('colorjax.preview',
                 'write a contact sheet of training crops with their L and ab channels'),

@@ -194,6 +194,33 @@ class TfdsSource:
     return (0.0, 1.0)
 
 
+# The files a manual-download TFDS set is built from, as its builder names them.
+MANUAL_FILES = {'imagenet2012': ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')}
+
+
+def prepare_tfds(name, data_dir='', manual_dir=''):
+  """Runs the TFDS builder of ``name`` into ``data_dir`` ('': TFDS's default folder), from the
+  files in ``manual_dir`` ('': TFDS's DATA_DIR/downloads/manual) for a set one downloads
+  oneself, and returns the builder; one sentence when the set or its files are missing."""
+  import tensorflow_datasets as tfds
+  try:
+    builder = tfds.builder(name, data_dir=data_dir or None)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise DataError(f"'tfds:{name}' names no TFDS data set; see "
+                    'https://www.tensorflow.org/datasets/catalog for the names.') from None
+  if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
+    folder = manual_dir or os.path.join(builder.data_dir_root, 'downloads', 'manual')
+    missing = [f for f in MANUAL_FILES.get(name, ()) if not os.path.isfile(os.path.join(folder, f))]
+    if missing or not os.path.isdir(folder):
+      files = f"put {' and '.join(missing)} in {folder}" if missing else f'create {folder}'
+      raise DataError(f"TFDS data set '{name}' is built from files you download yourself: "
+                      f'{files} (or name their folder with --manual_dir=DIR). TFDS says: '
+                      f"{' '.join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split())}")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual_dir or None))
+  return builder
+
+
 def samples_dir():
   import skimage
   return os.path.join(os.path.dirname(skimage.__file__), 'data')
