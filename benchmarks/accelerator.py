@@ -217,9 +217,9 @@ def markdown(report):
       same = mine and mine['batch_size'] == t['batch_size']   # --smoke: not comparable
       rate = mine['images_per_s_per_device'] * mine['devices'] if same else None
       ratio = lambda theirs: f'{rate / theirs:.2f}×' if rate and theirs else '—'
-      lines.append(f"| {t['workload']} | {_fmt(t['eager'], '.1f')} "
-                   f"| {_fmt(t['compile'], '.1f', none=t.get('compile_note', '—'))} "
-                   f"| {_fmt(rate, '.1f')} | {ratio(t['eager'])} | {ratio(t['compile'])} |")
+      lines.append(f"| {t['workload']} | {_fmt(t['eager'], '.3g')} "
+                   f"| {_fmt(t['compile'], '.3g', none=t.get('compile_note', '—'))} "
+                   f"| {_fmt(rate, '.3g')} | {ratio(t['eager'])} | {ratio(t['compile'])} |")
   elif report['torch_note']:
     lines += ['', report['torch_note']]
   return '\n'.join(lines) + '\n'
