@@ -295,27 +295,10 @@ def test_closing_streams_with_work_in_flight_never_hangs(tmp_path):
 TFDS_DEFAULT_FOLDER = '''
 import sys
 sys.path.insert(0, 'tests')
-import tensorflow_datasets as tfds
-from conftest import colour_image, load_config
+from conftest import load_config
 from colorjax import train
 from colorjax.data import sources
-
-
-class ColourWaves(tfds.core.GeneratorBasedBuilder):
-  """A real TFDS builder: encoded images in tfrecords, with its dataset_info.json."""
-  VERSION = tfds.core.Version('1.0.0')
-
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
-        {'image': tfds.features.Image(shape=(None, None, 3))}))
-
-  def _split_generators(self, dl_manager):
-    return {'train': self._generate_examples(0, 8), 'test': self._generate_examples(50, 4)}
-
-  def _generate_examples(self, start, count):
-    for i in range(start, start + count):
-      yield i, {'image': colour_image(i, size=(40, 48))}
-
+from test_pipeline import builder_with_splits
 
 config = load_config()
 config.data.source = 'tfds:cifar10'         # not prepared: the message names the folder
@@ -323,7 +306,8 @@ try:
   sources.open_source(config.data).payloads('train')
 except sources.DataError as e:
   print('not prepared:', e)
-ColourWaves().download_and_prepare()      # TFDS's default folder: $TFDS_DATA_DIR
+builder_with_splits('ColourWaves', ('train', 'test'), images=8)().download_and_prepare()
+# ^ into TFDS's default folder, $TFDS_DATA_DIR
 config.data.source = 'tfds:colour_waves'  # data.data_dir stays ''
 config.image_size, config.batch_size, config.num_steps = 32, 4, 2
 config.model.features = (4, 8)
@@ -347,14 +331,15 @@ def test_tfds_sets_are_found_in_tfds_default_folder(tmp_path):
   assert (data / 'colour_waves' / '1.0.0' / 'dataset_info.json').is_file()
 
 
-def _builder_with_splits(name, splits):
-  """A real TFDS builder class (registered as ``name``) with two tiny images per split."""
+def builder_with_splits(name, splits, images=2):
+  """A real TFDS builder class (registered as ``name``) with ``images`` encoded pictures per
+  split, written to tfrecords with its dataset_info.json by ``download_and_prepare``."""
   def _split_generators(self, dl_manager):
     return {split: self._generate_examples(i) for i, split in enumerate(splits)}
 
   def _generate_examples(self, seed):
-    for i in range(2):
-      yield i, {'image': colour_image(10 * seed + i, size=(16, 16))}
+    for i in range(images):
+      yield i, {'image': colour_image(100 * seed + i, size=(40, 48))}
   return type(name, (tfds.core.GeneratorBasedBuilder,), {
       'VERSION': tfds.core.Version('1.0.0'),
       '_info': lambda self: tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
@@ -365,8 +350,8 @@ def _builder_with_splits(name, splits):
 HELD_OUT = {'with_validation_and_test': (('train', 'validation', 'test'), 'validation'),
             'with_test_only': (('train', 'test'), 'test'),
             'with_train_only': (('train',), None)}
-BUILDERS = {name: _builder_with_splits(''.join(w.title() for w in f'colour_{name}'.split('_')),
-                                       splits) for name, (splits, _) in HELD_OUT.items()}
+BUILDERS = {name: builder_with_splits(''.join(w.title() for w in f'colour_{name}'.split('_')),
+                                      splits) for name, (splits, _) in HELD_OUT.items()}
 
 
 @pytest.mark.parametrize('name', HELD_OUT)
