@@ -46,8 +46,8 @@ def _not_kept_because():
     return f'{OPT_OUT}=system'
   if platform.libc_ver()[0] != 'glibc':
     return 'not glibc'
-  if accelerator():
-    return f'XLA runs on the accelerator ({accelerator()})'
+  if platform_name := accelerator():
+    return f'XLA runs on the accelerator ({platform_name})'
   return None
 
 
