@@ -89,16 +89,6 @@ def parse_args(argv=None):
   return args
 
 
-def _set(config, fields):
-  for field, value in fields.items():
-    *parents, leaf = field.split('.')
-    node = config
-    for key in parents:
-      node = node[key]
-    if leaf in node:
-      node[leaf] = value
-
-
 def workload_config(name, dtype, smoke):
   """The workload's colorjax config at its throughput batch (or at --smoke's tiny size)."""
   source, batch, size = WORKLOADS[name]
@@ -112,7 +102,7 @@ def workload_config(name, dtype, smoke):
     config = vs_pytorch.load_config(source)
     config.image_size, config.batch_size, config.compute_dtype = size, batch, dtype
   if smoke:
-    _set(config, SMOKE_FIELDS)
+    config.update_from_flattened_dict(SMOKE_FIELDS)
     if name in SMOKE_THIN:
       config.model.features = SMOKE_THIN[name]
   config.benchmark.input = 'synthetic'

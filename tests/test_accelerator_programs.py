@@ -41,9 +41,7 @@ def family_config(name, dtype='float32'):
   file, variant, overrides = FAMILIES[name]
   config = load_config(file, variant)
   config.image_size, config.batch_size, config.compute_dtype = 32, 2, dtype
-  for field, value in overrides.items():
-    *group, key = field.split('.')
-    (config[group[0]] if group else config)[key] = value
+  config.update_from_flattened_dict(overrides)
   validation.validate(config)
   return validation.frozen(config)
 

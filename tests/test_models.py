@@ -1,6 +1,5 @@
 """U-Net presets and building blocks."""
 import os
-import re
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 
 from colorjax.models import convs, cpu_convs, layers, pixels, unet
 from conftest import ROOT, cpu_devices_env
+from test_accelerator_programs import ops
 
 
 def shapes(model, size, batch=2):
@@ -125,15 +125,13 @@ def test_conv_transpose_2x_is_flax_conv_transpose_with_the_same_params(
 
 
 def _accelerator_ops(layer, x):
-  """The convolution and dot_general ops (without value names and locations) of ``layer``'s
-  forward and gradients, exported for CUDA and TPU."""
+  """The convolution and the dot_general ops (``ops``) of ``layer``'s forward and gradients,
+  exported for CUDA and TPU."""
   params = jax.eval_shape(layer.init, jax.random.PRNGKey(0), x)
   loss = lambda v, x: jnp.sum(jnp.sin(layer.apply(v, x)))
   exported = jax.export.export(jax.jit(jax.grad(loss, argnums=(0, 1))),
                                platforms=('cuda', 'tpu'))(params, x)
-  lines = [re.sub(r'%[\w#.:-]+| loc\(#loc\d*\)', '', line.strip())
-           for line in exported.mlir_module().splitlines()]
-  return sorted(line for line in lines if 'stablehlo.convolution' in line or 'dot_general' in line)
+  return ops(exported, 'convolution'), ops(exported, 'dot_general')
 
 
 @pytest.mark.parametrize('ours, theirs, shape', [

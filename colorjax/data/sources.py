@@ -114,6 +114,17 @@ class FileSource:
 HELD_OUT_SPLITS = ('validation', 'test')   # data.eval_split='': the first a TFDS set has
 
 
+def tfds_builder(name, data_dir=''):
+  """TFDS's builder of ``name`` in ``data_dir`` ('': TFDS's own default, $TFDS_DATA_DIR, else
+  ~/tensorflow_datasets); one sentence for a name TFDS does not know."""
+  import tensorflow_datasets as tfds
+  try:
+    return tfds.builder(name, data_dir=data_dir or None)
+  except tfds.core.registered.DatasetNotFoundError:
+    raise DataError(f"'tfds:{name}' names no TFDS data set; see "
+                    'https://www.tensorflow.org/datasets/catalog for the names.') from None
+
+
 class TfdsSource:
   """A prepared TFDS data set; images stay encoded until the pipeline decodes them."""
 
@@ -122,12 +133,7 @@ class TfdsSource:
     self.description = f"TFDS data set '{name}'"
     self.name, self.train_split, self.eval_split, self.image_key = (
         name, train_split, eval_split, image_key)
-    try:
-      # '' -> None: TFDS's own default ($TFDS_DATA_DIR, else ~/tensorflow_datasets)
-      self.builder = tfds.builder(name, data_dir=data_dir or None)
-    except tfds.core.registered.DatasetNotFoundError:
-      raise DataError(f"data.source='tfds:{name}' names no TFDS data set; see "
-                      'https://www.tensorflow.org/datasets/catalog for the names.') from None
+    self.builder = tfds_builder(name, data_dir)
 
   def check(self):
     """One sentence now, before a run writes anything, when the training split cannot be read
@@ -203,11 +209,7 @@ def prepare_tfds(name, data_dir='', manual_dir=''):
   files in ``manual_dir`` ('': TFDS's DATA_DIR/downloads/manual) for a set one downloads
   oneself, and returns the builder; one sentence when the set or its files are missing."""
   import tensorflow_datasets as tfds
-  try:
-    builder = tfds.builder(name, data_dir=data_dir or None)
-  except tfds.core.registered.DatasetNotFoundError:
-    raise DataError(f"'tfds:{name}' names no TFDS data set; see "
-                    'https://www.tensorflow.org/datasets/catalog for the names.') from None
+  builder = tfds_builder(name, data_dir)
   if builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
     folder = manual_dir or os.path.join(builder.data_dir_root, 'downloads', 'manual')
     missing = [f for f in MANUAL_FILES.get(name, ()) if not os.path.isfile(os.path.join(folder, f))]
