@@ -68,6 +68,7 @@ def validate_data(config):
   check_number(config, 'data.max_pixels', low=1, integer=True)
   check_number(config, 'data.grayscale_chroma', low=0)
   check_number(config, 'data.shuffle_buffer', low=1, integer=True)
+  check_number(config, 'data.threads', low=0, integer=True)
   scale = get_field(config, 'data.scale_range')
   if not (isinstance(scale, (tuple, list)) and len(scale) == 2
           and all(isinstance(s, numbers.Real) for s in scale) and 0 < scale[0] <= scale[1]):

@@ -108,5 +108,6 @@ def get_config():
   data.drop_grayscale = False        # drop images whose mean chroma is below grayscale_chroma
   data.grayscale_chroma = 3.0        # mean CIE chroma (ab units) under which an image counts as gray
   data.max_pixels = 64_000_000       # images with more pixels (by their header) are skipped
+  data.threads = 0                   # tf.data worker threads per process (0: one per host core)
   data.shuffle_buffer = 4096         # TFDS: shuffle buffer of encoded images (file lists shuffle whole)
   return config

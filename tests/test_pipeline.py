@@ -1,6 +1,7 @@
 """The tf.data pipeline on the bundled samples, folders the tests write, and mocked TFDS."""
 import io
 import os
+import struct
 import subprocess
 import sys
 
@@ -12,7 +13,7 @@ from PIL import Image
 from skimage import color as skcolor
 
 from colorjax import validation
-from colorjax.data import pipeline, sources
+from colorjax.data import images, pipeline, sources
 from colorjax.data.sources import DataError, Shard
 from conftest import ROOT, colour_image, write_colour_images
 
@@ -105,6 +106,52 @@ def test_bad_files_are_skipped_and_counted(config, tmp_path):
     assert batch['rgb'].shape == (4, 32, 32, 3)
   assert batches.skip_logs[0].counts() == {'empty': 1, 'undecodable': 2}
   assert '3 of 8 images skipped' in batches.skipped()
+
+
+def encode(image, fmt, **kwargs):
+  buffer = io.BytesIO()
+  image.save(buffer, fmt, **kwargs)
+  return buffer.getvalue()
+
+
+def test_bad_tfds_images_are_skipped_and_counted(config, tmp_path):
+  truncated = encode(Image.fromarray(colour_image(9)), 'JPEG')[:200]
+  builder_with_splits('ColourAndBad', ['train'], images=4, encoded=[b'', b'hello', truncated])(
+      data_dir=str(tmp_path)).download_and_prepare()
+  config.data.source, config.data.data_dir = 'tfds:colour_and_bad', str(tmp_path)
+  batches = pipeline.train_batches(config)
+  for batch in take(batches, 4):
+    assert batch['rgb'].shape == (4, 32, 32, 3)
+  assert batches.skip_logs[0].counts() == {'empty': 1, 'undecodable': 2}
+  assert '3 of 7 images skipped' in batches.skipped()
+
+
+def test_streamed_images_are_inspected_in_tensorflow_as_pillow_does():
+  """TFDS images: the graph-side header check gives images.inspect's short side (0 where
+  inspect refuses the image or leaves it to Pillow)."""
+  photo = Image.fromarray(colour_image(2, size=(400, 600)))
+  jpeg = encode(photo, 'JPEG')
+  rotated_big_endian = Image.Exif()
+  rotated_big_endian[images.ORIENTATION] = 6
+  upright = Image.Exif()
+  upright[images.ORIENTATION] = 1
+  rotated_little_endian = (b'Exif\0\0II*\0' + struct.pack('<IH', 8, 1)
+                           + struct.pack('<HHII', images.ORIENTATION, 3, 1, 3) + b'\0' * 4)
+  cases = {'plain': jpeg, 'gray': encode(photo.convert('L'), 'JPEG'),
+           'zero padded': jpeg + b'\0' * 100, 'truncated': jpeg[:-300],
+           'cmyk': encode(photo.convert('CMYK'), 'JPEG'), 'png': encode(photo, 'PNG'),
+           'rotated (MM)': encode(photo, 'JPEG', exif=rotated_big_endian),
+           'rotated (II)': encode(photo, 'JPEG', exif=rotated_little_endian),
+           'upright': encode(photo, 'JPEG', exif=upright), 'empty': b'', 'text': b'hello'}
+  for max_pixels in (10 ** 6, 1000):
+    for name, data in cases.items():
+      try:
+        expected = images.inspect(io.BytesIO(data), max_pixels)
+      except images.ImageError:
+        expected = 0
+      got = int(pipeline._tf_plain_short(tf.constant(data), max_pixels))
+      assert got == expected, (name, max_pixels)
+  assert int(pipeline._tf_plain_short(tf.constant(jpeg), 10 ** 6)) == 400
 
 
 def test_every_file_bad_is_one_clear_error(config, tmp_path):
@@ -331,15 +378,18 @@ def test_tfds_sets_are_found_in_tfds_default_folder(tmp_path):
   assert (data / 'colour_waves' / '1.0.0' / 'dataset_info.json').is_file()
 
 
-def builder_with_splits(name, splits, images=2):
-  """A real TFDS builder class (registered as ``name``) with ``images`` encoded pictures per
-  split, written to tfrecords with its dataset_info.json by ``download_and_prepare``."""
+def builder_with_splits(name, splits, images=2, encoded=()):
+  """A real TFDS builder class (registered as ``name``) with ``images`` pictures per split (and
+  the ``encoded`` bytes as they are), written to tfrecords with its dataset_info.json by
+  ``download_and_prepare``."""
   def _split_generators(self, dl_manager):
     return {split: self._generate_examples(i) for i, split in enumerate(splits)}
 
   def _generate_examples(self, seed):
     for i in range(images):
       yield i, {'image': colour_image(100 * seed + i, size=(40, 48))}
+    for i, data in enumerate(encoded):
+      yield images + i, {'image': data}
   return type(name, (tfds.core.GeneratorBasedBuilder,), {
       'VERSION': tfds.core.Version('1.0.0'),
       '_info': lambda self: tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(

@@ -13,7 +13,6 @@ continue exactly, without replaying its epoch.
 import atexit
 import concurrent.futures
 import hashlib
-import io
 import math
 import threading
 import weakref
@@ -39,15 +38,11 @@ class SkipLog:
     self.description = description
     self.total = total  # distinct images in the stream, when known
     self._lock = threading.Lock()
-    self._good = set()
     self._bad = {}  # key -> reason
 
-  def record(self, key, reason=None, detail=''):
-    """Notes one image: used (``reason`` None) or dropped for ``reason``."""
+  def record(self, key, reason, detail=''):
+    """Notes one image dropped for ``reason``."""
     with self._lock:
-      if reason is None:
-        self._good.add(key)
-        return
       if key in self._bad:
         return
       self._bad[key] = reason
@@ -67,7 +62,7 @@ class SkipLog:
   def all_dropped(self):
     """True once every image of a stream of known size has been dropped."""
     with self._lock:
-      return bool(self.total) and not self._good and len(self._bad) >= self.total
+      return bool(self.total) and len(self._bad) >= self.total
 
   def all_dropped_error(self):
     return DataError(f'Every image of {self.description} was skipped: {self.summary()}.')
@@ -81,7 +76,7 @@ class SkipLog:
                                                                         else '')
 
 
-NATIVE, PILLOW, SKIP = 0, 1, 2  # how an image is decoded
+NATIVE, PILLOW = 0, 1  # how an image is decoded
 
 
 def _tf_dct_ratio(short_side, min_short_side):
@@ -91,11 +86,42 @@ def _tf_dct_ratio(short_side, min_short_side):
   return tf.reduce_max(tf.where(covers, ratios, 1))
 
 
+# An EXIF orientation other than 1 (SHORT tag 0x0112, count 1, value 2-8), little- or
+# big-endian, as it appears in a JPEG's APP1 segment.
+_ROTATED = (r'\x12\x01\x03\x00\x01\x00\x00\x00[\x02-\x08]\x00'
+            r'|\x01\x12\x00\x03\x00\x00\x00\x01\x00[\x02-\x08]')
+_HEADER_BYTES = 65536  # the APP segments an EXIF orientation may sit in
+
+
+def _tf_plain_short(payload, max_pixels):
+  """images.inspect in TensorFlow ops, for encoded images that stream (TFDS): the short side
+  of a plain JPEG (magic bytes, end marker before any zero padding, no EXIF rotation, 1 or 3
+  components, at most ``max_pixels`` pixels), else 0: every other image goes to Pillow, which
+  skips and counts the bad ones."""
+  size = tf.strings.length(payload)
+  tail = tf.concat([tf.zeros([2], tf.uint8), tf.io.decode_raw(
+      tf.strings.substr(payload, tf.maximum(size - 64, 0), 64), tf.uint8)], 0)
+  last = tf.reduce_max(tf.concat([tf.where(tail != 0)[:, 0], [1]], 0))  # last non-zero byte
+  ends_well = tf.reduce_all(tail[last - 1:last + 1] == tf.constant([0xFF, 0xD9], tf.uint8))
+  head = tf.strings.substr(payload, 0, _HEADER_BYTES)
+  rotated = tf.strings.length(tf.strings.regex_replace(head, _ROTATED, '', replace_global=False)
+                              ) < tf.strings.length(head)
+
+  def short_side():
+    height, width, components = tf.unstack(tf.io.extract_jpeg_shape(payload, tf.int64))
+    fits = (height * width <= max_pixels) & ((components == 1) | (components == 3))
+    return tf.cast(tf.where(fits, tf.minimum(height, width), 0), tf.int32)
+
+  return tf.cond(tf.io.is_jpeg(payload) & ends_well & ~rotated, short_side,
+                 lambda: tf.constant(0))
+
+
 class _Decoder:
-  """Decoding for one stream: plain JPEGs by TensorFlow's parallel decoder (no Python per
-  image), everything else by the Pillow decoder (colorjax.data.images) through
-  tf.numpy_function. Every image's header is inspected first, so bad files are skipped and
-  counted in ``skip_log``: files once, up front, in ``routes``; TFDS images as they stream.
+  """Decoding for one stream: plain JPEGs by TensorFlow's parallel decoder, everything else
+  by the Pillow decoder (colorjax.data.images) through tf.numpy_function. Every image's header
+  is inspected first, so that bad files are skipped and counted in ``skip_log``: files once,
+  up front, in ``routes``; TFDS images as they stream, in TensorFlow ops (no Python for a
+  plain JPEG).
   """
 
   def __init__(self, source, split, data_config, skip_log):
@@ -106,11 +132,9 @@ class _Decoder:
     # Strips of an image and the grayscale check need the pixels in Python anyway.
     self.native_allowed = self.whole and not data_config.drop_grayscale
 
-  def _key(self, payload):
-    return payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
-
   def _skip(self, payload, error):
-    self.skip_log.record(self._key(payload), error.reason, str(error))
+    key = payload if len(payload) < 4096 else hashlib.sha1(payload).digest()
+    self.skip_log.record(key, error.reason, str(error))
 
   def _route(self, plain_short):
     return NATIVE if plain_short and self.native_allowed else PILLOW
@@ -131,18 +155,6 @@ class _Decoder:
       raise self.skip_log.all_dropped_error()
     return tuple(map(list, zip(*kept)))
 
-  def inspect(self, payload, min_short_side):
-    """TFDS: (encoded image, short side needed) -> (route, DCT ratio)."""
-    try:
-      plain_short = images.inspect(io.BytesIO(payload), self.data_config.max_pixels)
-    except images.ImageError as e:
-      self._skip(payload, e)
-      return np.int32(SKIP), np.int32(1)
-    route = self._route(plain_short)
-    if route == NATIVE:
-      self.skip_log.record(self._key(payload))
-    return np.int32(route), np.int32(images.dct_ratio(plain_short, int(min_short_side)))
-
   def pillow(self, payload, min_short_side):
     """Pillow's decode of the split's region -> (uint8 RGB, ok)."""
     x0, x1 = self.region
@@ -160,7 +172,6 @@ class _Decoder:
     except images.ImageError as e:
       self._skip(payload, e)
       return np.zeros((1, 1, 3), np.uint8), False
-    self.skip_log.record(self._key(payload))
     return rgb, True
 
   def raise_if_all_dropped(self):
@@ -172,11 +183,11 @@ class _Decoder:
     """Graph side: ({'payload', 'route', 'short'}, short side needed) -> (uint8 RGB, ok)."""
     payload = element['payload']
     if self.by_path:
-      route = element['route']
-      ratio = _tf_dct_ratio(element['short'], min_short_side)
+      route, short = element['route'], element['short']
     else:
-      route, ratio = tf.numpy_function(self.inspect, [payload, min_short_side],
-                                       [tf.int32, tf.int32])
+      short = _tf_plain_short(payload, self.data_config.max_pixels)
+      route = PILLOW if not self.native_allowed else tf.where(short > 0, NATIVE, PILLOW)
+    ratio = _tf_dct_ratio(short, min_short_side)
 
     def native():
       data = tf.io.read_file(payload) if self.by_path else payload
@@ -190,10 +201,7 @@ class _Decoder:
       return tuple(tf.numpy_function(self.pillow, [payload, min_short_side],
                                      [tf.uint8, tf.bool]))
 
-    def skip():
-      return tf.zeros([1, 1, 3], tf.uint8), tf.constant(False)
-
-    rgb, ok = tf.switch_case(route, [native, pillow, skip])
+    rgb, ok = tf.switch_case(route, [native, pillow])
     return tf.ensure_shape(rgb, [None, None, 3]), tf.ensure_shape(ok, [])
 
   def keep(self, element):
@@ -287,11 +295,15 @@ def _pixel_key(data_config):
   return 'lab' if data_config.color_space == 'lab' else 'rgb'
 
 
-def _options(ds):
-  options = tf.data.Options()
-  options.deterministic = True
-  options.threading.max_intra_op_parallelism = 1
-  return ds.with_options(options)
+def options(ds, threads=0):
+  """Deterministic order, one thread per op, and ``threads`` worker threads in all (0:
+  tf.data's default, one per host core)."""
+  opts = tf.data.Options()
+  opts.deterministic = True
+  opts.threading.max_intra_op_parallelism = 1
+  if threads:
+    opts.threading.private_threadpool_size = threads
+  return ds.with_options(opts)
 
 
 def per_process_batch(config, shard):
@@ -441,7 +453,7 @@ def train_batches(config, shard=Shard(), state=None, source=None):
   for offset, (name, half, gray) in enumerate(zip(names, halves, grays)):
     ds, log = _train_stream(config, source, shard, name, half, config.seed + offset, state[name],
                             gray, stop)
-    streams.append(_options(ds))
+    streams.append(options(ds, config.data.threads))
     logs.append(log)
   return Batches(streams, stop, logs, state)
 
@@ -473,8 +485,8 @@ def eval_batches(config, shard=Shard(), skip_logs=None):
   stop = tf.Variable(False, trainable=False)
   ds = _images(payloads, decoder, size, config.seed, False, data, stop)
   batch_size = per_process_batch(config, shard)
-  ds = _options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
-                .prefetch(tf.data.AUTOTUNE))
+  ds = options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
+               .prefetch(tf.data.AUTOTUNE), data.threads)
   key = _pixel_key(data)
   expected = num_eval_batches(config, source, shard)
   count = 0
