@@ -26,7 +26,8 @@ COMMANDS = {
     'bench': ('colorjax.bench', 'training-step time, images/sec, FLOPs and utilisation on '
               'synthetic device batches (JAX only) or the real input pipeline'),
     'bench-data': ('colorjax.data.benchmark',
-                   'input-pipeline images/sec next to the raw TensorFlow JPEG decode rate'),
+                   "input-pipeline images/sec per core (folder and TFDS) next to TensorFlow's "
+                   'own decode + crop + batch'),
 }
 
 
