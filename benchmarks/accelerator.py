@@ -9,7 +9,7 @@ dm-pix, chex); no TensorFlow and no clu. On a machine without ml_collections or 
 their wheels (``pip download --no-deps ml_collections dm-pix``) and put them on PYTHONPATH.
 
 Workloads, each colorjax's training step from a uint8 batch on the device (synthetic pictures,
-``colorjax.benchmark.synthetic_batch``):
+``colorjax.training.benchmark.synthetic_batch``):
 
   unet256   the pix2pix U-Net-256 (transposed-conv decoder), L1 on ab, 256²
   pix2pix   that U-Net + a 70x70 PatchGAN, 256² (vanilla GAN + 100 L1)
@@ -20,7 +20,7 @@ Workloads, each colorjax's training step from a uint8 batch on the device (synth
 
 For each, float32 and bfloat16: compile time, median and p90 step time, images/sec per device,
 the model's FLOPs per image (the plain network's convolutions and matmuls,
-``colorjax.benchmark.model_flops``), achieved TFLOP/s, and its share of the bf16 matmul peak
+``colorjax.training.benchmark.model_flops``), achieved TFLOP/s, and its share of the bf16 matmul peak
 measured in this run and, where the device is known, of its published dense bf16 peak. The
 bfloat16 run is also a synthetic training run (``--train_steps`` steps on one batch): its
 loss, over the first and last tenth of the steps, must fall. Where PyTorch is importable, the
@@ -43,7 +43,8 @@ import jax
 import jax.numpy as jnp
 
 from benchmarks import vs_pytorch
-from colorjax import benchmark, parallel, validation
+from colorjax.core import parallel
+from colorjax.training import benchmark, experiment
 
 # name: (vs_pytorch workload or config file, throughput batch, image size)
 WORKLOADS = {
@@ -106,7 +107,7 @@ def workload_config(name, dtype, smoke):
     if name in SMOKE_THIN:
       config.model.features = SMOKE_THIN[name]
   config.benchmark.input = 'synthetic'
-  validation.validate(config)
+  experiment.validate(config)
   return config
 
 

@@ -26,7 +26,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax import host_memory
+from colorjax.cli import host_memory
 from colorjax.models import convs, cpu_convs, pixels
 
 

@@ -18,7 +18,7 @@ there:
             (colorjax's image pool of fakes is not reproduced in PyTorch: it is a few copies.)
 
 PyTorch runs eagerly (NCHW, its pix2pix/CycleGAN-style modules, ConvTranspose2d(4, 2, 1)) on
-CUDA when available, else on the CPU; colorjax runs ``colorjax.benchmark.measure`` on the
+CUDA when available, else on the CPU; colorjax runs ``colorjax.training.benchmark.measure`` on the
 configs in configs/ (no TensorFlow). The sides alternate (torch, colorjax, torch, ...)
 ``--repeats`` times; each run reports its median step time over ``--steps`` steps after
 ``--warmup`` steps, and the table quotes the median images/sec of the runs and the ratio of
@@ -45,7 +45,7 @@ import sys
 import time
 import types
 
-from colorjax import host_memory
+from colorjax.cli import host_memory
 
 NO_TORCH = "PyTorch is not installed; pip install -e '.[bench]' to compare against it."
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ CYCLE_WEIGHT = 10.0            # CycleGAN: lambda of the cycle losses
 IDENTITY_WEIGHT = 0.5          # CycleGAN: identity loss weight, times lambda
 
 # sRGB -> CIE XYZ (D65) and the D65 white: written out here so that the PyTorch Lab conversion
-# is an independent implementation (tests/test_vs_pytorch.py checks it against colorjax.color).
+# is an independent implementation (tests/test_vs_pytorch.py checks it against colorjax.core.color).
 _XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423),
                  (0.212671, 0.715160, 0.072169),
                  (0.019334, 0.119193, 0.950227))
@@ -390,7 +390,7 @@ def _synchronize(device):
 
 def measure_torch(name, batch_size, image_size, steps, warmup, compute_dtype, device,
                   compiled=False):
-  """{step_s_median, images_per_s, ...} of the PyTorch step, timed as colorjax.benchmark.measure
+  """{step_s_median, images_per_s, ...} of the PyTorch step, timed as colorjax.training.benchmark.measure
   times its own: the same batch every step, one synchronisation per step; ``compiled``: the
   step under ``torch.compile`` (compiled during the warm-up steps)."""
   import torch
@@ -482,7 +482,7 @@ def colorjax_config(name, batch_size, image_size, compute_dtype, upsample):
 
 
 def measure_colorjax(config, steps, warmup):
-  from colorjax import benchmark
+  from colorjax.training import benchmark
   config.benchmark.steps, config.benchmark.warmup = steps, warmup
   return benchmark.measure(config)
 

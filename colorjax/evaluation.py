@@ -1,18 +1,20 @@
 """A trained run measured on held-out images: colour metrics, the no-colour baseline, FID.
 
-``measure(run)`` returns a report; ``write(report, folder)`` saves it as JSON and a markdown
+``evaluate`` runs a jitted eval step over the held-out images (training's periodic eval uses it
+too); ``measure(run)`` returns a report; ``write(report, folder)`` saves it as JSON and a markdown
 table. FID uses InceptionV3 pool features (2048-d) of the predictions and of the originals,
 with the Fréchet distance computed in float64.
 """
 import json
 import os
 import re
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color, parallel, train
+from colorjax.core import color, parallel
 from colorjax.models import inception
 from colorjax.tasks.inputs import rgb_and_lab
 
@@ -38,7 +40,37 @@ def frechet_distance(features_a, features_b):
                - 2 * trace_root)
 
 
-def _eval_step(task, mesh, inception_variables):
+class EvalResult(NamedTuple):
+  metrics: dict    # the mean of every metric the eval step sums
+  per_image: dict  # the valid images' per-image arrays, concatenated on the host
+  first: Any       # the first (global) batch, for sample grids
+  images: int      # valid images evaluated (all processes)
+  skipped: str     # this process's skip summary ('0 of 12 images skipped from ...')
+
+
+def evaluate(state, config, mesh, shard, eval_step):
+  """Runs ``eval_step(state, batch) -> (sums, per_image)`` over the held-out images; ``sums``
+  counts images in 'count', ``per_image`` arrays are replicated and come with the batch's
+  'mask'."""
+  from colorjax.data import pipeline
+  totals, first, rows, skip_logs = None, None, [], []
+  for host_batch in pipeline.eval_batches(config, shard, skip_logs):
+    batch = parallel.global_batch(host_batch, mesh)
+    first = batch if first is None else first
+    sums, per_image = eval_step(state, batch)
+    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
+    if per_image:
+      rows.append(jax.device_get(per_image))
+  totals = jax.device_get(totals)
+  images = int(totals.pop('count'))
+  per_image = {name: np.concatenate([values[name][values['mask'].astype(bool)]
+                                     for values in rows])
+               for name in (rows[0] if rows else ()) if name != 'mask'}
+  return EvalResult({name: float(value) / max(images, 1) for name, value in totals.items()},
+                    per_image, first, images, skip_logs[0].summary())
+
+
+def jitted_eval_step(task, mesh, inception_variables=None):
   """(state, batch) -> (metric sums, per-image Inception features of prediction, gray and
   original), jitted over the mesh; no features without ``inception_variables``."""
   replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
@@ -65,8 +97,8 @@ def measure(run, inception_variables=None):
   """The report of ``run`` (a runs.Run) on its config's held-out images; FID too when given
   InceptionV3's variables (models.inception.load_params)."""
   mesh = parallel.make_mesh()
-  result = train.evaluate(run.state, run.config, mesh, parallel.shard_of_data(),
-                          _eval_step(run.task, mesh, inception_variables))
+  result = evaluate(run.state, run.config, mesh, parallel.shard_of_data(),
+                    jitted_eval_step(run.task, mesh, inception_variables))
   means, per_image = result.metrics, result.per_image
   rows = {'prediction': {m: means[m] for m in METRICS},
           'gray': {m: means[f'{m}_gray'] for m in METRICS},

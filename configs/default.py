@@ -12,7 +12,6 @@ from ml_collections import config_dict
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0                    # seeds data order, augmentation and initialisation
-  config.mode = 'train'              # what main.py does: 'train', 'eval' or 'benchmark'
   config.image_size = 128            # training crop side in pixels (square)
   config.batch_size = 16             # global batch, split evenly over processes and devices
   config.task = 'regression'         # training family: a module in colorjax/tasks

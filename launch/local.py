@@ -4,7 +4,7 @@
       python -m colorjax.main --config=configs/unet.py:demo --workdir=runs/two
 
 Each process gets JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID (read by
-colorjax.parallel.initialize) and, on CPU, ``devices_per_process`` host devices. The first
+colorjax.core.parallel.initialize) and, on CPU, ``devices_per_process`` host devices. The first
 process to fail stops the others; the exit code is the first non-zero one. SIGTERM and SIGINT
 are passed on to every process. Output lines are prefixed with the process index.
 """

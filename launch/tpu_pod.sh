@@ -6,7 +6,7 @@
 # Every worker needs this repository at ~/colorjax (each builds its own .venv with the TPU build
 # of JAX, `make install ACCELERATOR=tpu`, a no-op once done), and the workdir on storage all
 # workers share. COLORJAX_DISTRIBUTED=1 makes
-# colorjax.parallel.initialize read the pod's layout from the TPU metadata.
+# colorjax.core.parallel.initialize read the pod's layout from the TPU metadata.
 set -euo pipefail
 tpu=${1:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}
 zone=${2:?usage: launch/tpu_pod.sh TPU_NAME ZONE CONFIG WORKDIR [--config.FIELD=VALUE ...]}

@@ -70,7 +70,7 @@ def write_colour_images(folder, count, size=(48, 40), fmt='png'):
 @pytest.fixture(scope='session')
 def trained_run(tmp_path_factory):
   """A tiny regression run (32², two levels, two steps) with a checkpoint and config.json."""
-  from colorjax import train
+  from colorjax.training import train
   workdir = tmp_path_factory.mktemp('run')
   config = load_config()
   config.image_size, config.batch_size, config.num_steps = 32, 4, 2

@@ -15,7 +15,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from conftest import load_config  # noqa: E402
-from colorjax import parallel, train  # noqa: E402
+from colorjax.core import parallel
+from colorjax.training import train  # noqa: E402
 
 TEST_SIZE = dict(image_size=32, batch_size=8, log_every=1, eval_every=1000,
                  checkpoint_every=1000, keep_best=0)

@@ -16,8 +16,11 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from colorjax import artifact, parallel, tasks, train, validation
+from colorjax import tasks
+from colorjax.core import parallel
+from colorjax.inference import artifact
 from colorjax.models import convs
+from colorjax.training import experiment, train
 from conftest import load_config
 
 ACCELERATORS = ('cuda', 'tpu')
@@ -42,8 +45,8 @@ def family_config(name, dtype='float32'):
   config = load_config(file, variant)
   config.image_size, config.batch_size, config.compute_dtype = 32, 2, dtype
   config.update_from_flattened_dict(overrides)
-  validation.validate(config)
-  return validation.frozen(config)
+  experiment.validate(config)
+  return experiment.frozen(config)
 
 
 def _plain_reflect_conv(features, kernel_size, padding, **options):

@@ -4,8 +4,8 @@ crashes."""
 import collections
 import json
 
-from colorjax import train
 from colorjax.data import pipeline
+from colorjax.training import train
 from conftest import run_cli, write_image_mix
 
 

@@ -11,14 +11,15 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from colorjax import benchmark, validation
+from colorjax.core import validation
+from colorjax.training import benchmark
 from conftest import ROOT
 
 SCRIPT = '''
 import json, sys
 sys.path.insert(0, 'tests')
 from conftest import load_config
-from colorjax import benchmark
+from colorjax.training import benchmark
 config = load_config()
 config.image_size, config.batch_size, config.model.features = 32, 4, (4, 8)
 config.benchmark.steps, config.benchmark.warmup = 3, 1

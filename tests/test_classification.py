@@ -11,8 +11,10 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import artifact, bins, losses, runs, train, validation
+from colorjax.core import bins, losses, validation
+from colorjax.inference import artifact
 from colorjax.tasks import classification
+from colorjax.training import experiment, runs, train
 from conftest import load_config, run_cli
 
 CENTRES = bins.centres()
@@ -140,7 +142,7 @@ def tiny_classification(**fields):
 
 
 def test_predict_gives_ab_in_lab_units_from_n_bins_logits():
-  config = validation.frozen(tiny_classification())
+  config = experiment.frozen(tiny_classification())
   state = jax.jit(lambda r: classification.init(r, config, (32, 32)))(jax.random.PRNGKey(0))
   L = jnp.linspace(0, 100, 2 * 32 * 32).reshape(2, 32, 32, 1)
   logits = state.model.apply(state.variables(), L / 50 - 1)
@@ -179,7 +181,7 @@ def test_a_bad_prior_file_is_one_sentence(tmp_path):
   np.save(path, np.full(10, 0.1))
   config = tiny_classification(**{'classify.prior': str(path)})
   with pytest.raises(validation.UserError, match=r'is not a prior over the 261 ab bins'):
-    validation.validate(config)
+    experiment.validate(config)
 
 
 def test_without_a_prior_the_weights_are_uniform_rebalancing_with_one_warning(caplog):
@@ -212,5 +214,5 @@ def test_a_classification_run_compares_with_regression_and_exports(trained_run, 
   runs.check_resolution(run, 64)  # what colorize and export ask before they run
   L = jnp.asarray(np.random.default_rng(5).uniform(0, 100, (3, 32, 32, 1)), jnp.float32)
   artifact.save(str(tmp_path / 'model.cjx'), run, 32, ('cpu',))
-  np.testing.assert_allclose(artifact.Colorizer(str(tmp_path / 'model.cjx'))(L),
+  np.testing.assert_allclose(artifact.Exported(str(tmp_path / 'model.cjx'))(L),
                              jax.jit(run.task.predict)(run.state, L), atol=1e-3)

@@ -1,11 +1,11 @@
-"""colorjax.color against scikit-image (float64) over the whole 8-bit RGB cube."""
+"""colorjax.core.color against scikit-image (float64) over the whole 8-bit RGB cube."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from skimage import color as skcolor
 
-from colorjax import color
+from colorjax.core import color
 
 
 @pytest.fixture(scope='module')

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax.colorize import output_path
+from colorjax.cli.colorize import output_path
 from colorjax.data import images
 from conftest import colour_image, run_cli
 

@@ -9,7 +9,7 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import metrics as skmetrics
 
-from colorjax import runs
+from colorjax.training import runs
 from conftest import colour_image, run_cli
 
 SIZE = 32  # the trained run's image_size: these images are their own centre crops

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from skimage import color as skcolor
 
-from colorjax import runs, parallel, validation
+from colorjax.core import parallel, validation
 from colorjax.models import fusion
 from colorjax.tasks import network, regression
+from colorjax.training import experiment, runs
 from conftest import colour_image, load_config
 
 
@@ -56,7 +57,7 @@ def test_global_local_is_the_literature_network():
 
 
 def train_one_step(config, weights=None):
-  config = validation.frozen(config)
+  config = experiment.frozen(config)
   state = jax.jit(lambda r, w: regression.init(r, config, (32, 32), w))(jax.random.PRNGKey(0),
                                                                          weights)
   batch = {'rgb': jnp.asarray(np.stack([colour_image(i, (32, 32)) for i in range(4)]))}
@@ -90,8 +91,8 @@ def test_vgg16_weights_from_a_keras_file_are_loaded_as_saved_and_train(keras_vgg
   from keras_reference import relative_error, sees_its_input
   keras_model, path = keras_vgg_file
   config = fusion_config(vgg_weights=path)
-  validation.validate(config)
-  state = runs.init_state(regression, validation.frozen(config), parallel.make_mesh())
+  experiment.validate(config)
+  state = runs.init_state(regression, experiment.frozen(config), parallel.make_mesh())
   for layer in keras_model.layers:
     for ours, theirs in zip(('kernel', 'bias'), layer.get_weights()):
       np.testing.assert_array_equal(state.params['vgg'][layer.name][ours], theirs)
@@ -108,7 +109,7 @@ def test_vgg16_weights_from_a_keras_file_are_loaded_as_saved_and_train(keras_vgg
   assert sees_its_input(reference) and relative_error(ours, reference) <= 1e-4
   # Frozen (the default): one step changes every other param and no VGG16 param, and Adam
   # keeps moments for the others only.
-  before, after = train_one_step(config, network.pretrained(validation.frozen(config)))
+  before, after = train_one_step(config, network.pretrained(experiment.frozen(config)))
   assert not any(changed(before.params['vgg'], after.params['vgg']).values())
   rest = lambda state: {k: v for k, v in state.params.items() if k != 'vgg'}
   assert all(changed(rest(before), rest(after)).values())
@@ -118,7 +119,7 @@ def test_vgg16_weights_from_a_keras_file_are_loaded_as_saved_and_train(keras_vgg
 def test_no_vgg_weights_is_one_warning_and_random_init(tmp_path, monkeypatch, caplog):
   monkeypatch.setenv('KERAS_HOME', str(tmp_path))
   with caplog.at_level(logging.WARNING):
-    assert network.pretrained(validation.frozen(fusion_config())) is None
+    assert network.pretrained(experiment.frozen(fusion_config())) is None
   (record,) = caplog.records
   assert record.getMessage() == (
       'config.model.vgg_weights is empty and vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 '
@@ -131,4 +132,4 @@ def test_total_stride_covers_the_encoder_and_vgg16():
   config = fusion_config(vgg_features='fc2')
   config.image_size = 36
   with pytest.raises(validation.ConfigError, match='total stride of 8, so use a multiple of 8'):
-    validation.validate(config)
+    experiment.validate(config)

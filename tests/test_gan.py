@@ -8,10 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import checkpoint, losses, parallel, runs, tasks, train, validation
-from colorjax.benchmark import synthetic_batch
+from colorjax import tasks
+from colorjax.core import losses, parallel, validation
 from colorjax.models import patchgan
 from colorjax.tasks import cyclegan, gan, image_pool
+from colorjax.training import checkpoint, experiment, runs, train
+from colorjax.training.benchmark import synthetic_batch
 from conftest import load_config
 
 
@@ -34,8 +36,8 @@ def gan_config(file, **overrides):
 
 
 def fresh(config):
-  validation.validate(config)
-  config = validation.frozen(config)
+  experiment.validate(config)
+  config = experiment.frozen(config)
   task, mesh = tasks.get(config.task), parallel.make_mesh()
   state = runs.init_state(task, config, mesh)
   return task, state, synthetic_batch(config, mesh), train.jitted_train_step(task, config, mesh)

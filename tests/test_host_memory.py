@@ -18,7 +18,7 @@ BUFFER_MB = 64
 SCRIPT = f"""
 import json, resource, statistics, sys
 import jax, jax.numpy as jnp
-from colorjax import host_memory
+from colorjax.cli import host_memory
 kept = host_memory.keep_freed_memory().kept
 double = jax.jit(lambda x: x * 2)
 x = jnp.ones(({BUFFER_MB} << 18,), jnp.float32)
@@ -55,7 +55,7 @@ def test_freed_buffers_keep_their_pages():
 
 PLUGIN_CHECK = """
 import sys
-from colorjax import host_memory
+from colorjax.cli import host_memory
 setting = host_memory.keep_freed_memory()
 print(host_memory.accelerator(), setting.kept, setting.line)
 """

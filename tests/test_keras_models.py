@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import color
+from colorjax.core import color
+from colorjax.core.validation import UserError
 from colorjax.models import inception, keras_weights, vgg
-from colorjax.validation import UserError
 
 keras = pytest.importorskip('keras')
 h5py = pytest.importorskip('h5py')

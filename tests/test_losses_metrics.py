@@ -5,7 +5,8 @@ import scipy.linalg
 from skimage import color as skcolor
 from skimage import metrics as skmetrics
 
-from colorjax import evaluation, losses, metrics
+from colorjax import evaluation
+from colorjax.core import losses, metrics
 
 
 def images(seed, shape=(3, 40, 36, 3)):

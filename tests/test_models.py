@@ -1,5 +1,4 @@
 """U-Net presets and building blocks."""
-import os
 import subprocess
 import sys
 
@@ -374,7 +373,7 @@ def test_gradients_by_image_group_are_those_of_the_whole_batch(monkeypatch, ours
 GROUPS_ON_EIGHT_DEVICES = """
 import flax.linen as nn, jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from colorjax import parallel
+from colorjax.core import parallel
 from colorjax.models import convs, cpu_convs
 cpu_convs.GROUPED_KERNEL_GRADIENT_PIXELS = cpu_convs.GROUPED_INPUT_GRADIENT_PIXELS = 1
 cpu_convs.MATMUL_CONV_ROWS = cpu_convs.TRANSPOSE_SECOND_ROWS = cpu_convs.WIDE_MATMUL_ROWS_PER_FEATURE = 0

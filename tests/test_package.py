@@ -1,10 +1,10 @@
 """The package as users meet it: imports, the console script, the demo command."""
+import ast
 import os
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import ROOT
@@ -16,22 +16,85 @@ def run(*args):
   return subprocess.run(args, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
 
 
-LIBRARY = ('colorjax', 'colorjax.color', 'colorjax.validation', 'colorjax.visualize',
+LIBRARY = ('colorjax', 'colorjax.core.color', 'colorjax.core.validation', 'colorjax.core.visualize',
            'colorjax.data.images', 'colorjax.data.sources', 'colorjax.models.unet',
-           'colorjax.tasks.regression', 'colorjax.train', 'colorjax.checkpoint')
+           'colorjax.tasks.regression', 'colorjax.training.train', 'colorjax.training.checkpoint',
+           'colorjax.inference', 'colorjax.cli.train', 'colorjax.cli.colorize')
 
 
-@pytest.mark.parametrize('entry', ['colorjax.main', 'colorjax.colorize'])
-def test_core_modules_do_not_import_tensorflow(entry):
-  """Accelerator machines have JAX but no TensorFlow: only the input pipeline may need it.
-  (Entry points define flags of the same names, so each gets its own interpreter.)"""
+def test_core_modules_do_not_import_tensorflow():
+  """Accelerator machines have JAX but no TensorFlow: only the input pipeline may need it."""
   code = ('import sys, importlib\n'
-          f'for m in {LIBRARY + (entry,)!r}:\n'
+          f'for m in {LIBRARY!r}:\n'
           '  importlib.import_module(m)\n'
           'print("tensorflow" in sys.modules)')
   result = run(sys.executable, '-c', code)
   assert result.returncode == 0, result.stderr
   assert result.stdout.strip() == 'False'
+
+
+def package_modules():
+  """Every module of the package, by walking its folders (scripts run on import excluded)."""
+  root = ROOT / 'colorjax'
+  names = ['.'.join(('colorjax',) + p.relative_to(root).with_suffix('').parts)
+           for p in root.rglob('*.py')]
+  return sorted(n.removesuffix('.__init__') for n in names
+                if not n.endswith(('__main__', 'colorjax.main')))
+
+
+def test_every_module_imports_in_one_interpreter():
+  """Commands and library import together: each command's flags are its own."""
+  code = ('import importlib\n'
+          f'for m in {package_modules()!r}:\n'
+          '  importlib.import_module(m)\n'
+          'print("ok")')
+  result = run(sys.executable, '-c', code)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.strip() == 'ok'
+
+
+# Layers, top to bottom: a module imports only from its own layer or the ones below it.
+LAYERS = ('colorjax.cli', 'colorjax.inference', 'colorjax.training', 'colorjax.evaluation',
+          'colorjax.tasks', 'colorjax.models', 'colorjax.data', 'colorjax.core')
+
+
+def layer(module):
+  return next(i for i, prefix in enumerate(LAYERS)
+              if module == prefix or module.startswith(prefix + '.'))
+
+
+def test_imports_flow_one_way():
+  """cli -> inference -> training -> evaluation -> tasks -> models -> data -> core, with no
+  import upwards (models and data do not import each other)."""
+  wrong = []
+  for name in package_modules():
+    if name in ('colorjax', 'colorjax.main'):
+      continue
+    path = ROOT / (name.replace('.', '/') + ('/__init__.py' if name in PACKAGES else '.py'))
+    for node in ast.walk(ast.parse(path.read_text())):
+      targets = ([node.module] if isinstance(node, ast.ImportFrom) and node.module else
+                 [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+      for target in targets:
+        if target.startswith('colorjax.') or target == 'colorjax':
+          if target == 'colorjax':
+            target = 'colorjax.' + node.names[0].name
+          if layer(target) < layer(name) or {layer(target), layer(name)} == {5, 6}:
+            wrong.append(f'{name} imports {target}')
+  assert not wrong, wrong
+
+
+PACKAGES = {'colorjax.cli', 'colorjax.core', 'colorjax.data', 'colorjax.inference',
+            'colorjax.models', 'colorjax.tasks', 'colorjax.training'}
+
+
+def test_every_subcommand_has_help():
+  from colorjax import cli
+  for name in cli.COMMANDS:
+    result = run(sys.executable, '-m', 'colorjax.cli', name, '--help')
+    assert result.returncode == 0, (name, result.stderr[-2000:])
+    assert result.stdout.startswith(f'colorjax {name}: '), name
+    assert '\nflags:\n' in result.stdout and '  --' in result.stdout, name
+    assert result.stderr == '', (name, result.stderr)
 
 
 def test_console_script_lists_subcommands():

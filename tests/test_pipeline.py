@@ -12,9 +12,10 @@ import tensorflow_datasets as tfds
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax import validation
+from colorjax.core import validation
+from colorjax.core.parallel import Shard
 from colorjax.data import images, pipeline, sources
-from colorjax.data.sources import DataError, Shard
+from colorjax.data.sources import DataError
 from conftest import ROOT, colour_image, write_colour_images
 
 
@@ -343,8 +344,8 @@ TFDS_DEFAULT_FOLDER = '''
 import sys
 sys.path.insert(0, 'tests')
 from conftest import load_config
-from colorjax import train
 from colorjax.data import sources
+from colorjax.training import train
 from test_pipeline import builder_with_splits
 
 config = load_config()

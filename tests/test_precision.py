@@ -6,7 +6,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax import parallel, runs, tasks, validation
+from colorjax import tasks
+from colorjax.core import parallel
+from colorjax.training import experiment, runs
 from conftest import colour_image, load_config
 
 # (config file, its variant, the training metric that must fall: the whole loss, or a GAN's
@@ -29,8 +31,8 @@ def tiny(file, variant, dtype):
     config.model.width, config.model.blocks = 8, 1
   if 'gan' in config:
     config.gan.d_features = 8
-  validation.validate(config)
-  return validation.frozen(config)
+  experiment.validate(config)
+  return experiment.frozen(config)
 
 
 def train_steps(config, batch, steps, tracked):

@@ -6,7 +6,7 @@ import tarfile
 
 from PIL import Image
 
-from colorjax import train
+from colorjax.training import train
 from conftest import colour_image, load_config, run_cli
 
 SYNSETS = ('n01440764', 'n01443537')   # the first two of ImageNet's label list

@@ -11,8 +11,9 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from colorjax import train, validation
+from colorjax.core import validation
 from colorjax.data.sources import DataError
+from colorjax.training import experiment, train
 from conftest import ROOT, cpu_devices_env, load_config
 
 HERE = os.path.dirname(__file__)
@@ -113,7 +114,6 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
 
 @pytest.mark.parametrize('field, value, message', [
     ('task', 'gan', "config.task='gan' is not allowed; use one of 'regression'"),
-    ('mode', 'serve', "use one of 'train', 'eval'"),
     ('num_steps', 0, r'config.num_steps=0 is not allowed; use an integer in \[1, inf\]'),
     ('optim.lr', -1.0, r'config.optim.lr=-1.0 is not allowed; use a number in \(0, inf\]'),
     ('optim.b1', 1.0, r'config.optim.b1=1.0 is not allowed; use a number in \[0, 1\)'),
@@ -181,7 +181,7 @@ def test_bad_training_config_names_the_field(field, value, message):
     node = node[parent]
   node[name] = value
   with pytest.raises(validation.ConfigError, match=message):
-    validation.validate(config)
+    experiment.validate(config)
 
 
 def test_demo_unet_beats_the_no_colour_baseline_on_held_out_crops(tmp_path):
@@ -262,8 +262,8 @@ def test_a_full_disk_at_save_time_is_one_error_and_the_previous_checkpoint_survi
   assert result.returncode != 0
   # Orbax's writer threads also log the failure, in any order: find colorjax's one error.
   (error,) = [line for line in result.stderr.splitlines()
-              if line.startswith('colorjax.checkpoint.CheckpointError: ')]
-  assert error.startswith('colorjax.checkpoint.CheckpointError: The checkpoint at step 4 could '
+              if line.startswith('colorjax.training.checkpoint.CheckpointError: ')]
+  assert error.startswith('colorjax.training.checkpoint.CheckpointError: The checkpoint at step 4 could '
                           'not be written'), error
   assert '(File too large)' in error
   assert error.endswith(f'the last complete checkpoint is {workdir}/checkpoints/2. Training '
@@ -283,8 +283,9 @@ def test_an_unwritable_workdir_is_one_sentence(tmp_path):
        f'--workdir={tmp_path / "file" / "run"}'], cwd=ROOT, capture_output=True, text=True,
       timeout=300, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
   assert result.returncode == 2
-  assert result.stderr.strip().splitlines()[-1] == (
-      f'colorjax: Cannot write to the workdir {tmp_path / "file" / "run"} (Not a directory).')
+  sentence = f'Cannot write to the workdir {tmp_path / "file" / "run"} (Not a directory).'
+  assert result.stderr.strip().splitlines()[-1] == f'colorjax train: {sentence}'
+  assert result.stderr.count(sentence) == 1  # said once
   # the one line saying how malloc is set (the tests keep glibc's defaults)
   assert 'malloc: glibc defaults (COLORJAX_MALLOC=system).' in result.stderr
 

@@ -96,7 +96,7 @@ def test_a_missing_config_is_one_sentence(monkeypatch):
 
 def test_torch_lab_matches_colorjax():
   torch = import_torch()
-  from colorjax import color
+  from colorjax.core import color
   rng = np.random.default_rng(0)
   pixels = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
   pixels[0, 0, :4] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 0, 255]]
@@ -116,11 +116,12 @@ def test_same_networks_same_parameter_counts(workload):
   the config the benchmark runs) against PyTorch's (on the meta device: nothing allocated)."""
   torch = import_torch()
   import jax
-  from colorjax import tasks, validation
+  from colorjax import tasks
+  from colorjax.training import experiment
   config = vs_pytorch.colorjax_config(workload, 1, 256, 'float32', 'transpose')
   if isinstance(config, str):
     pytest.skip(config)
-  validation.validate(config)
+  experiment.validate(config)
   task = tasks.get(config.task)
   state = jax.eval_shape(lambda rng: task.init(rng, config, (256, 256)), jax.random.PRNGKey(0))
   with torch.device('meta'):

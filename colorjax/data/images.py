@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
-from colorjax import color
+from colorjax.core import color
 
 # Our own max_pixels check refuses oversized images; Pillow's warning below its hard limit
 # would only repeat it.
@@ -41,7 +41,7 @@ def read_bytes(path):
     raise ImageError('unreadable', e.strerror or str(e)) from None
 
 
-def _to_rgb(image):
+def to_rgb(image):
   """Any Pillow mode -> 'RGB'; alpha is composited over white, 16-bit is scaled to 8-bit."""
   if image.mode.startswith('I') or image.mode == 'F':
     gray = np.asarray(image, dtype=np.float64)
@@ -77,7 +77,7 @@ def decode(data, *, min_short_side=None, max_pixels=DEFAULT_MAX_PIXELS):
     if min_short_side:
       image.draft('RGB', (min_short_side, min_short_side))  # JPEG only; no-op otherwise
     image.load()
-    image = _to_rgb(ImageOps.exif_transpose(image))
+    image = to_rgb(ImageOps.exif_transpose(image))
   except ImageError:
     raise
   except Image.DecompressionBombError as e:

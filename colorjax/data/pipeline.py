@@ -3,7 +3,7 @@
 Batches leave the host as uint8 RGB (``{"rgb": [B, H, W, 3]}``; unpaired training gets
 ``{"a": …, "b": …}``, A shown as grayscale) so that Lab conversion happens on the device. With
 ``data.color_space='lab'`` the pipeline emits float32 Lab instead (``{"lab": …}``), converted
-inside tf.data by the same formulas as on the device (colorjax.color).
+inside tf.data by the same formulas as on the device (colorjax.core.color).
 
 Randomness is a pure function of (seed, element index): shuffling uses seeded tf.data ops, and
 each element's resize scale, crop and flip come from stateless RNG keyed by its index in the
@@ -21,9 +21,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from colorjax import color
+from colorjax.core import color
+from colorjax.core.parallel import Shard
 from colorjax.data import images
-from colorjax.data.sources import DataError, FileSource, Shard, open_source
+from colorjax.data.sources import DataError, FileSource, open_source
 
 # The input pipeline runs on the host CPU; keep TensorFlow off any accelerator JAX uses.
 tf.config.set_visible_devices([], 'GPU')
@@ -274,7 +275,7 @@ def _images(payloads, decoder, image_size, seed, train, data_config, stop):
 
 
 def to_lab(rgb):
-  """uint8 RGB -> float32 Lab inside tf.data, with colorjax.color's formulas."""
+  """uint8 RGB -> float32 Lab inside tf.data, with colorjax.core.color's formulas."""
   tnp = tf.experimental.numpy
   return color.rgb_to_lab(tf.cast(rgb, tf.float32) / 255.0, xp=tnp)
 

@@ -8,12 +8,12 @@ Per split and process, a FileSource gives its file paths (``paths``) and a TfdsS
 tf.data.Dataset of encoded images (``payloads``); ``read(payload) -> bytes`` turns either into
 encoded bytes. Inspection and decoding happen in the pipeline.
 """
-import dataclasses
 import hashlib
 import os
 
+from colorjax.core.parallel import Shard
+from colorjax.core.validation import UserError
 from colorjax.data import images
-from colorjax.validation import UserError
 
 
 class DataError(UserError):
@@ -23,13 +23,6 @@ class DataError(UserError):
 SAMPLE_PHOTOS = ('astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg',
                  'motorcycle_left.png', 'hubble_deep_field.jpg')
 SOURCE_FORMS = "'samples', 'folder:PATH' or 'tfds:NAME'"
-
-
-@dataclasses.dataclass(frozen=True)
-class Shard:
-  """This process's part of the data: every ``count``-th item starting at ``index``."""
-  index: int = 0
-  count: int = 1
 
 
 def _held_out_key(relative_path):
@@ -129,7 +122,6 @@ class TfdsSource:
   """A prepared TFDS data set; images stay encoded until the pipeline decodes them."""
 
   def __init__(self, name, data_dir, train_split, eval_split, image_key):
-    import tensorflow_datasets as tfds
     self.description = f"TFDS data set '{name}'"
     self.name, self.train_split, self.eval_split, self.image_key = (
         name, train_split, eval_split, image_key)

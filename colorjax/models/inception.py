@@ -10,9 +10,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax import color
+from colorjax.core import color
+from colorjax.core.validation import UserError
 from colorjax.models import keras_weights
-from colorjax.validation import UserError
 
 SIZE = 299        # the input size of the published weights (any size >= 75 runs)
 FEATURES = 2048

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from colorjax.validation import UserError
+from colorjax.core.validation import UserError
 
 _BASE_URL = 'https://storage.googleapis.com/tensorflow/keras-applications'
 VGG16_TOP = 'vgg16_weights_tf_dim_ordering_tf_kernels.h5'

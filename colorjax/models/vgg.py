@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax import color
+from colorjax.core import color
 from colorjax.models import convs, keras_weights
 
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))   # (features, convs) per block

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
-from colorjax import bins, color, losses, validation
+from colorjax.core import bins, color, losses, validation
 from colorjax.tasks import network
 from colorjax.tasks.inputs import rgb_and_lab
 

@@ -16,7 +16,7 @@ the fakes through image pools of pool_size earlier fakes (in ``state.extra``).
 import jax
 import jax.numpy as jnp
 
-from colorjax import color, losses, validation
+from colorjax.core import color, losses, validation
 from colorjax.tasks import gan, image_pool, network
 from colorjax.tasks.inputs import rgb_and_lab
 

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from colorjax import losses, optim, validation
+from colorjax.core import losses, optim, validation
 from colorjax.models import layers, patchgan, vgg_gan
 from colorjax.tasks import network
 from colorjax.tasks.state import TrainState

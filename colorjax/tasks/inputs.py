@@ -1,7 +1,7 @@
 """Batches as they reach the device -> the colour spaces the tasks need (on the device)."""
 import jax.numpy as jnp
 
-from colorjax import color
+from colorjax.core import color
 
 
 def rgb_and_lab(batch, key=None):

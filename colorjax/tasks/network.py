@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
-from colorjax import color, metrics, optim, validation
+from colorjax.core import color, metrics, optim, validation
 from colorjax.models import fusion, keras_weights, layers, resnet, unet, vgg, vgg_gan
 from colorjax.tasks.inputs import rgb_and_lab
 from colorjax.tasks.state import TrainState

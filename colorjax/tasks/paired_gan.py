@@ -9,7 +9,7 @@ does), then G on adversarial + l1_weight · L1(ab); G's forward pass is shared b
 import jax
 import jax.numpy as jnp
 
-from colorjax import color, losses, validation
+from colorjax.core import color, losses, validation
 from colorjax.tasks import gan, network, regression
 from colorjax.tasks.inputs import rgb_and_lab
 

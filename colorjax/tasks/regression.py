@@ -1,7 +1,7 @@
 """Regression colorization: a network maps L to ab, trained with L1 / L2 / SSIM losses."""
 import jax.numpy as jnp
 
-from colorjax import color, losses, validation
+from colorjax.core import color, losses, validation
 from colorjax.tasks import network
 from colorjax.tasks.inputs import rgb_and_lab
 

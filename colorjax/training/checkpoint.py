@@ -10,7 +10,7 @@ import re
 import jax
 import orbax.checkpoint as ocp
 
-from colorjax.validation import UserError
+from colorjax.core.validation import UserError
 
 
 class CheckpointError(UserError):

@@ -11,15 +11,23 @@ import os
 
 from absl import flags
 
-from colorjax import artifact, runs, validation
+from colorjax.core import validation
+from colorjax.inference import artifact
+from colorjax.training import runs
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to export (latest checkpoint).')
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.')
-_OUTPUT = flags.DEFINE_string('output', None, 'The file to write (e.g. model.cjx).')
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to export (latest checkpoint).',
+                               flag_values=FLAGS)
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.',
+                                  flag_values=FLAGS)
+_OUTPUT = flags.DEFINE_string('output', None, 'The file to write (e.g. model.cjx).',
+                              flag_values=FLAGS)
 _RESOLUTION = flags.DEFINE_integer('resolution', None,
-                                   "Network resolution (default: the run's image_size).")
+                                   "Network resolution (default: the run's image_size).",
+                                   flag_values=FLAGS)
 _PLATFORMS = flags.DEFINE_list('platforms', list(artifact.PLATFORMS),
-                               'Platforms to lower for (cpu, cuda, rocm, tpu).')
+                               'Platforms to lower for (cpu, cuda, rocm, tpu).', flag_values=FLAGS)
 
 
 def main(argv):

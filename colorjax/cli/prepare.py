@@ -12,14 +12,16 @@ import os
 
 from absl import flags
 
-from colorjax import validation
+from colorjax.core import validation
 from colorjax.data import sources
+
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
 _MANUAL_DIR = flags.DEFINE_string(
     'manual_dir', '', 'Folder of the files a manual-download set is built from (default: '
-    "TFDS's DATA_DIR/downloads/manual).")
+    "TFDS's DATA_DIR/downloads/manual).", flag_values=FLAGS)
 _DATA_DIR = flags.DEFINE_string('data_dir', '', "Where to build it (default: TFDS's own folder, "
-                                '$TFDS_DATA_DIR or ~/tensorflow_datasets).')
+                                '$TFDS_DATA_DIR or ~/tensorflow_datasets).', flag_values=FLAGS)
 
 
 def main(argv):

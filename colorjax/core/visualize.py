@@ -4,7 +4,7 @@ import os
 import numpy as np
 from PIL import Image
 
-from colorjax import color
+from colorjax.core import color
 
 CHANNEL_VIEW_L = 65.0  # lightness at which a lone a or b channel is shown
 

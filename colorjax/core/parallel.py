@@ -4,6 +4,7 @@ State is replicated (P()), batches are sharded along their first axis (P('data')
 process's host batch becomes its part of one global array. ``initialize`` starts JAX's
 multi-controller runtime when the environment asks for several processes.
 """
+import dataclasses
 import os
 
 import jax
@@ -11,6 +12,13 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+  """This process's part of the data: every ``count``-th item starting at ``index``."""
+  index: int = 0
+  count: int = 1
 
 
 def _cluster_detected():
@@ -59,7 +67,6 @@ def sharded(mesh):
 
 def shard_of_data():
   """This process's part of the data, as the input pipeline wants it."""
-  from colorjax.data.sources import Shard  # TensorFlow-free at import of this module
   return Shard(jax.process_index(), jax.process_count())
 
 

@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 import time
-from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +19,10 @@ import optax
 from absl import logging
 from jax.experimental import multihost_utils
 
-from colorjax import checkpoint, color, optim, parallel, runs, tasks, validation, visualize
+from colorjax import evaluation, tasks
+from colorjax.core import color, optim, parallel, validation, visualize
 from colorjax.tasks.inputs import rgb_and_lab
+from colorjax.training import checkpoint, experiment, runs
 
 GRID_IMAGES = 8
 
@@ -84,36 +85,6 @@ class Observer:
   def close(self):
     self.writer.flush()
     self.writer.close()
-
-
-class EvalResult(NamedTuple):
-  metrics: dict    # the mean of every metric the eval step sums
-  per_image: dict  # the valid images' per-image arrays, concatenated on the host
-  first: Any       # the first (global) batch, for sample grids
-  images: int      # valid images evaluated (all processes)
-  skipped: str     # this process's skip summary ('0 of 12 images skipped from ...')
-
-
-def evaluate(state, config, mesh, shard, eval_step):
-  """Runs ``eval_step(state, batch) -> (sums, per_image)`` over the held-out images; ``sums``
-  counts images in 'count', ``per_image`` arrays are replicated and come with the batch's
-  'mask'."""
-  from colorjax.data import pipeline
-  totals, first, rows, skip_logs = None, None, [], []
-  for host_batch in pipeline.eval_batches(config, shard, skip_logs):
-    batch = parallel.global_batch(host_batch, mesh)
-    first = batch if first is None else first
-    sums, per_image = eval_step(state, batch)
-    totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    if per_image:
-      rows.append(jax.device_get(per_image))
-  totals = jax.device_get(totals)
-  images = int(totals.pop('count'))
-  per_image = {name: np.concatenate([values[name][values['mask'].astype(bool)]
-                                     for values in rows])
-               for name in (rows[0] if rows else ()) if name != 'mask'}
-  return EvalResult({name: float(value) / max(images, 1) for name, value in totals.items()},
-                    per_image, first, images, skip_logs[0].summary())
 
 
 def _guarded(train_step, skip_nonfinite):
@@ -240,17 +211,11 @@ def jitted_train_step(task, config, mesh):
                  donate_argnums=0)
 
 
-def _eval_step(task, mesh):
-  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
-  return jax.jit(lambda state, batch: (task.eval_step(state, batch), {}),
-                 in_shardings=(replicated, sharded), out_shardings=replicated)
-
-
 def train_and_evaluate(config, workdir):
   """Trains config.task for config.num_steps steps, resuming from workdir if it has a run."""
   from colorjax.data import pipeline, sources  # imports TensorFlow
-  validation.validate(config)
-  config = validation.frozen(config)
+  experiment.validate(config)
+  config = experiment.frozen(config)
   source = sources.open_source(config.data)   # a missing data set: one sentence, no workdir
   source.check()
   try:
@@ -280,7 +245,7 @@ def train_and_evaluate(config, workdir):
     logging.info('Warm-started params from %s.', config.init_from)
 
   train_step = jitted_train_step(task, config, mesh)
-  eval_step = _eval_step(task, mesh)
+  eval_step = evaluation.jitted_eval_step(task, mesh)
   lr = optim.schedule(config.optim, config.num_steps)
   observer = Observer(workdir, config)
   batches = pipeline.train_batches(config, shard, state=data_state, source=source)
@@ -317,7 +282,7 @@ def train_and_evaluate(config, workdir):
           pending, data_wait, tick = [], 0.0, time.perf_counter()
         eval_metrics = None
         if step % config.eval_every == 0 or boundary:
-          result = evaluate(state, config, mesh, shard, eval_step)
+          result = evaluation.evaluate(state, config, mesh, shard, eval_step)
           eval_metrics, first = result.metrics, result.first
           observer.scalars(step, eval_metrics, 'eval/')
           logging.info('eval at step %d: %s', step, ' '.join(

@@ -9,16 +9,21 @@ only (no TensorFlow). Each flag, when given, overrides the config's ``benchmark`
 from absl import flags
 from ml_collections import config_flags
 
-from colorjax import benchmark, host_memory
+from colorjax.cli import host_memory
+from colorjax.training import benchmark
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.')
-_STEPS = flags.DEFINE_integer('steps', None, 'Timed steps (default: config.benchmark.steps).')
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                          flag_values=FLAGS)
+_STEPS = flags.DEFINE_integer('steps', None, 'Timed steps (default: config.benchmark.steps).',
+                              flag_values=FLAGS)
 _WARMUP = flags.DEFINE_integer('warmup', None, 'Untimed steps after compilation (default: '
-                               'config.benchmark.warmup).')
+                               'config.benchmark.warmup).', flag_values=FLAGS)
 _INPUT = flags.DEFINE_enum('input', None, benchmark.INPUTS,
                            "Batches: 'synthetic' on the devices or the real input 'pipeline' "
-                           '(default: config.benchmark.input).')
-flags.mark_flags_as_required(['config'])
+                           '(default: config.benchmark.input).', flag_values=FLAGS)
+flags.mark_flags_as_required(['config'], flag_values=FLAGS)
 
 
 def main(argv):

@@ -10,8 +10,10 @@ import os
 import jax
 import ml_collections
 
-from colorjax import checkpoint, metrics, parallel, tasks, validation
+from colorjax import tasks
+from colorjax.core import metrics, parallel, validation
 from colorjax.tasks import network
+from colorjax.training import checkpoint, experiment
 
 CONFIG_FILE = 'config.json'
 INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 0}
@@ -74,7 +76,7 @@ def load(workdir=None, checkpoint_path=None, config=None):
                                  'STEP).')
     step = int(os.path.basename(checkpoint_path))
     workdir = os.path.dirname(os.path.dirname(checkpoint_path))
-  config = validation.frozen(config if config is not None else read_config(workdir))
+  config = experiment.frozen(config if config is not None else read_config(workdir))
   task = tasks.get(config.task)
   checkpoints = checkpointer(config, workdir)
   try:

@@ -24,7 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import parallel, runs, tasks, train, validation
+from colorjax import tasks
+from colorjax.core import parallel, validation
+from colorjax.training import experiment, runs, train
 
 
 def synthetic_batch(config, mesh, seed=0):
@@ -135,7 +137,7 @@ def _pipeline_batches(config, mesh):
 
 def validate(config):
   """The training config and its ``benchmark`` fields, before anything compiles."""
-  validation.validate(config)
+  experiment.validate(config)
   validation.check_number(config, 'benchmark.steps', low=1, integer=True)
   validation.check_number(config, 'benchmark.warmup', low=0, integer=True)
   validation.check_choice(config, 'benchmark.input', INPUTS)
@@ -153,7 +155,7 @@ def measure(config, peak=None, flops=None):
   known (default: ``model_flops``).
   """
   validate(config)
-  config = validation.frozen(config)
+  config = experiment.frozen(config)
   steps, warmup = config.benchmark.steps, config.benchmark.warmup
   task, mesh = tasks.get(config.task), parallel.make_mesh()
   state = runs.init_state(task, config, mesh)

@@ -14,12 +14,20 @@ import jax
 import numpy as np
 from absl import flags
 
-from colorjax import color, evaluation, runs, validation, visualize
+from colorjax import evaluation
+from colorjax.core import color, validation, visualize
+from colorjax.training import runs
 
-_WORKDIRS = flags.DEFINE_multi_string('workdir', None, 'A trained run (give two or more).')
-_OUTPUT = flags.DEFINE_string('output', None, 'PNG file for the side-by-side grid.')
-_ROWS = flags.DEFINE_integer('rows', 8, 'Held-out crops in the grid (at most one batch).')
-_ZOOM = flags.DEFINE_integer('zoom', 1, 'Enlarge the grid this many times (nearest neighbour).')
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
+_WORKDIRS = flags.DEFINE_multi_string('workdir', None, 'A trained run (give two or more).',
+                                      flag_values=FLAGS)
+_OUTPUT = flags.DEFINE_string('output', None, 'PNG file for the side-by-side grid.',
+                              flag_values=FLAGS)
+_ROWS = flags.DEFINE_integer('rows', 8, 'Held-out crops in the grid (at most one batch).',
+                             flag_values=FLAGS)
+_ZOOM = flags.DEFINE_integer('zoom', 1, 'Enlarge the grid this many times (nearest neighbour).',
+                             flag_values=FLAGS)
 
 SAME_IMAGES = ('data.source', 'image_size', 'data.eval_fraction', 'seed')
 

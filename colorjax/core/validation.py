@@ -1,7 +1,6 @@
 """Config validation before anything compiles: one sentence naming the field, the value and
 what is allowed."""
 import numbers
-import os
 
 
 class UserError(ValueError):
@@ -74,48 +73,3 @@ def validate_data(config):
           and all(isinstance(s, numbers.Real) for s in scale) and 0 < scale[0] <= scale[1]):
     raise ConfigError(f'config.data.scale_range={scale!r} is not allowed; use (lo, hi) with '
                       '0 < lo <= hi.')
-
-
-DTYPES = ('float32', 'bfloat16')
-
-
-def validate(config):
-  """Every field a training run reads, checked before anything compiles."""
-  import jax  # the device count decides the batch split
-  from colorjax import metrics, optim, tasks
-  check_choice(config, 'task', tasks.TASKS)
-  check_choice(config, 'mode', ('train', 'eval', 'benchmark'))
-  check_choice(config, 'compute_dtype', DTYPES)
-  for field in ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'keep_checkpoints'):
-    check_number(config, field, low=1, integer=True)
-  check_number(config, 'keep_best', low=0, integer=True)
-  check_choice(config, 'skip_nonfinite', (False, True))
-  profile = get_field(config, 'profile_steps')
-  if not (isinstance(profile, (tuple, list)) and len(profile) == 2
-          and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in profile)):
-    raise ConfigError(f'config.profile_steps={profile!r} is not allowed; use (first step, '
-                      'count), two integers >= 0.')
-  check_choice(config, 'best_metric', tuple(metrics.RANKING))
-  check_number(config, 'optim.lr', low=0, low_open=True)
-  check_number(config, 'optim.b1', low=0, high=1, high_open=True)
-  check_number(config, 'optim.b2', low=0, high=1, high_open=True)
-  check_choice(config, 'optim.schedule', optim.SCHEDULES)
-  check_number(config, 'optim.warmup_steps', low=0, integer=True)
-  check_number(config, 'optim.decay_start', low=0, high=1)
-  check_number(config, 'optim.clip_norm', low=0)
-  validate_data(config)
-  devices = jax.device_count()
-  if config.batch_size % devices:
-    raise ConfigError(f'config.batch_size={config.batch_size} is not allowed; use a multiple '
-                      f'of the {devices} devices.')
-  init_from = get_field(config, 'init_from')
-  if init_from and not os.path.isdir(init_from):
-    raise ConfigError(f'config.init_from={init_from!r} is not allowed; use the workdir of an '
-                      'earlier run or one of its checkpoint folders.')
-  tasks.get(config.task).validate(config)
-
-
-def frozen(config):
-  """A read-only copy (hashable, so the jitted step can hold it as static data)."""
-  import ml_collections
-  return ml_collections.FrozenConfigDict(config)

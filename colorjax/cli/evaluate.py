@@ -14,18 +14,25 @@ import sys
 
 from absl import flags
 
-from colorjax import evaluation, runs, validation
+from colorjax import evaluation
+from colorjax.core import validation
 from colorjax.models import inception, keras_weights
+from colorjax.training import experiment, runs
 
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to evaluate (latest checkpoint).')
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.')
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to evaluate (latest checkpoint).',
+                               flag_values=FLAGS)
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.',
+                                  flag_values=FLAGS)
 _DATA = flags.DEFINE_string('data', None, "Images to evaluate on (default: the run's held-out "
-                            "images): 'samples', 'folder:PATH' or 'tfds:NAME'.")
-_SPLIT = flags.DEFINE_string('split', None, 'TFDS split for --data=tfds:NAME.')
+                            "images): 'samples', 'folder:PATH' or 'tfds:NAME'.", flag_values=FLAGS)
+_SPLIT = flags.DEFINE_string('split', None, 'TFDS split for --data=tfds:NAME.', flag_values=FLAGS)
 _INCEPTION = flags.DEFINE_string(
     'inception_weights', None, f'Keras InceptionV3 weights ({keras_weights.INCEPTION_V3_NOTOP}) '
-    'for FID; default: the Keras cache when it holds them, else no FID.')
-_OUTPUT = flags.DEFINE_string('output', None, 'Folder for the report (default: RUN/eval).')
+    'for FID; default: the Keras cache when it holds them, else no FID.', flag_values=FLAGS)
+_OUTPUT = flags.DEFINE_string('output', None, 'Folder for the report (default: RUN/eval).',
+                              flag_values=FLAGS)
 
 
 def with_data(run, source, split):
@@ -37,7 +44,7 @@ def with_data(run, source, split):
   if split:
     config.data.eval_split = split
   validation.check_source(config, 'data.source')
-  return dataclasses.replace(run, config=validation.frozen(config))
+  return dataclasses.replace(run, config=experiment.frozen(config))
 
 
 def load_inception(path):

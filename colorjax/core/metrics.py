@@ -6,7 +6,7 @@ against scikit-image where it has one, otherwise against a float64 NumPy referen
 import dm_pix
 import jax.numpy as jnp
 
-from colorjax import color, losses
+from colorjax.core import color, losses
 
 
 # Metrics a checkpoint can be ranked by, and whether lower is better.

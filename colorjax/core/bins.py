@@ -1,7 +1,7 @@
 """ab quantised into bins (Zhang, Isola and Efros, "Colorful Image Colorization", 2016).
 
 The bins are the cells of a grid of step 10 over ab, centred on multiples of 10, that hold at
-least one 8-bit sRGB colour (computed from colorjax.color, no tables). A pixel's target is
+least one 8-bit sRGB colour (computed from colorjax.core.color, no tables). A pixel's target is
 soft: its 5 nearest bins weighted by a Gaussian of their distance. Class rebalancing weighs
 each pixel by its nearest bin's weight, from the empirical prior smoothed and mixed with a
 uniform distribution. Decoding turns bin probabilities back into ab: the annealed mean, the
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax import color
+from colorjax.core import color
 
 BIN_SIZE = 10.0
 DECODINGS = ('annealed_mean', 'mean', 'mode')

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax.validation import UserError
+from colorjax.core.validation import UserError
 
 FORMAT = 'colorjax-exported/1'
 PLATFORMS = ('cpu', 'cuda', 'tpu')
@@ -57,8 +57,8 @@ def save(path, run, resolution, platforms=PLATFORMS):
   return meta
 
 
-class Colorizer:
-  """An exported colorizer: ``colorizer(L)`` maps L [b, R, R, 1] (Lab units) to ab."""
+class Exported:
+  """An exported colorizer: ``exported(L)`` maps L [b, R, R, 1] (Lab units) to ab."""
 
   def __init__(self, path):
     try:

@@ -27,17 +27,25 @@ from PIL import Image
 
 from colorjax.data import pipeline, sources
 
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', 'configs/default.py', 'Config whose data options are measured.')
-_FOLDER = flags.DEFINE_string('folder', None, 'Folder of JPEGs (default: made from the samples).')
+    'config', 'configs/default.py', 'Config whose data options are measured.', flag_values=FLAGS)
+_FOLDER = flags.DEFINE_string('folder', None, 'Folder of JPEGs (default: made from the samples).',
+                              flag_values=FLAGS)
 _TFDS = flags.DEFINE_string('tfds', None, 'A prepared TFDS set to read (default: one built from '
-                            'the folder\'s JPEGs); its folder is data.data_dir.')
-_NUM_FILES = flags.DEFINE_integer('num_files', 256, 'JPEGs to make when --folder is not given.')
-_SIZES = flags.DEFINE_list('sizes', ['128', '256'], 'Training crop sizes to measure.')
-_THREADS = flags.DEFINE_list('threads', ['1', '2'], 'tf.data worker thread counts to measure.')
-_BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.')
-_IMAGES = flags.DEFINE_integer('images', 1024, 'Images timed per run (after a warm-up).')
-_REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed runs per figure; the median is reported.')
+                            'the folder\'s JPEGs); its folder is data.data_dir.', flag_values=FLAGS)
+_NUM_FILES = flags.DEFINE_integer('num_files', 256, 'JPEGs to make when --folder is not given.',
+                                  flag_values=FLAGS)
+_SIZES = flags.DEFINE_list('sizes', ['128', '256'], 'Training crop sizes to measure.',
+                           flag_values=FLAGS)
+_THREADS = flags.DEFINE_list('threads', ['1', '2'], 'tf.data worker thread counts to measure.',
+                             flag_values=FLAGS)
+_BATCH = flags.DEFINE_integer('batch_size', 32, 'Batch size.', flag_values=FLAGS)
+_IMAGES = flags.DEFINE_integer('images', 1024, 'Images timed per run (after a warm-up).',
+                               flag_values=FLAGS)
+_REPEATS = flags.DEFINE_integer('repeats', 3, 'Timed runs per figure; the median is reported.',
+                                flag_values=FLAGS)
 
 
 def make_jpegs(folder, count, seed=0, size=(500, 375)):

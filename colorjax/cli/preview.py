@@ -9,12 +9,15 @@ import numpy as np
 from absl import flags, logging
 from ml_collections import config_flags
 
-from colorjax import color, validation, visualize
+from colorjax.core import color, validation, visualize
+
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
-                                          lock_config=True)
-_OUTPUT = flags.DEFINE_string('output', 'runs/contact_sheet.png', 'PNG file to write.')
-_ROWS = flags.DEFINE_integer('rows', 8, 'Images shown (at most one batch).')
+                                          lock_config=True, flag_values=FLAGS)
+_OUTPUT = flags.DEFINE_string('output', 'runs/contact_sheet.png', 'PNG file to write.',
+                              flag_values=FLAGS)
+_ROWS = flags.DEFINE_integer('rows', 8, 'Images shown (at most one batch).', flag_values=FLAGS)
 
 
 def contact_sheet(config, rows):

@@ -15,13 +15,16 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from colorjax import validation
+from colorjax.core import validation
 from colorjax.tasks.classification import empirical_prior
 
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
-                                          lock_config=True)
-_OUTPUT = flags.DEFINE_string('output', None, 'The .npy file to write.')
-_IMAGES = flags.DEFINE_integer('images', 10000, 'Training crops to count (whole batches).')
+                                          lock_config=True, flag_values=FLAGS)
+_OUTPUT = flags.DEFINE_string('output', None, 'The .npy file to write.', flag_values=FLAGS)
+_IMAGES = flags.DEFINE_integer('images', 10000, 'Training crops to count (whole batches).',
+                               flag_values=FLAGS)
 
 
 def main(argv):

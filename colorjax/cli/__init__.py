@@ -1,0 +1,92 @@
+"""The ``colorjax`` command: ``colorjax SUBCOMMAND [--flags]``; ``colorjax --help`` lists them.
+
+The command layer: every module of this package that defines flags is a subcommand with its own
+``FLAGS`` (an absl FlagValues, so the commands import together without clashing) and
+``main(argv)``. ``colorjax SUB --help`` prints that module's docstring and flags.
+"""
+import importlib
+import os
+import sys
+
+from absl import app, flags
+
+from colorjax.cli import console
+from colorjax.core.validation import UserError
+
+COMMANDS = {
+    'train': ('colorjax.cli.train', 'train a config (or resume its run) in --workdir'),
+    'colorize': ('colorjax.cli.colorize', 'colour photos with a trained checkpoint'),
+    'evaluate': ('colorjax.cli.evaluate', 'PSNR, SSIM, ab error, CIEDE2000, colourfulness and FID '
+                 'of a trained run on held-out images'),
+    'export': ('colorjax.cli.export', 'write a trained run as one self-contained jax.export file'),
+    'compare': ('colorjax.cli.compare', 'trained runs side by side: one metrics table and a grid '
+                'of held-out crops'),
+    'prepare': ('colorjax.cli.prepare', 'build a TFDS data set (tfds:NAME, manual downloads '
+                'included) where training finds it'),
+    'prior': ('colorjax.cli.prior', 'the ab-bin prior of a data source (classification task)'),
+    'preview': ('colorjax.cli.preview',
+                'write a contact sheet of training crops with their L and ab channels'),
+    'bench': ('colorjax.cli.bench', 'training-step time, images/sec, FLOPs and utilisation on '
+              'synthetic device batches (JAX only) or the real input pipeline'),
+    'bench-data': ('colorjax.cli.bench_data',
+                   "input-pipeline images/sec per core (folder and TFDS) next to TensorFlow's "
+                   'own decode + crop + batch'),
+}
+
+
+def usage():
+  lines = ['usage: colorjax SUBCOMMAND [--flags]   (colorjax SUBCOMMAND --help for its flags)',
+           '', 'subcommands:']
+  width = max(map(len, COMMANDS))
+  lines += [f'  {name:<{width}}  {summary}' for name, (_, summary) in COMMANDS.items()]
+  return '\n'.join(lines)
+
+
+def command_help(name, module):
+  """The subcommand's docstring and its own flags."""
+  return (f'colorjax {name}: {COMMANDS[name][1]}\n\n{module.__doc__.strip()}\n\nflags:\n'
+          f'{module.FLAGS.get_help(include_special_flags=False)}')
+
+
+def _split_absl_flags(args, own):
+  """(args for the command's FLAGS, absl's own logging/debugging flags such as --verbosity)."""
+  mine, absl_own = [], []
+  for arg in args:
+    name = arg.lstrip('-').split('=')[0]
+    bare = name[2:] if name.startswith('no') else name
+    is_absl = arg.startswith('-') and name not in own and bare not in own and (
+        name in flags.FLAGS or bare in flags.FLAGS)
+    (absl_own if is_absl else mine).append(arg)
+  return mine, absl_own
+
+
+def main(argv=None):
+  argv = sys.argv if argv is None else argv
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO and WARNING lines
+  if len(argv) < 2 or argv[1] in ('-h', '--help', 'help'):
+    print(usage())
+    return 0 if len(argv) >= 2 else 2
+  name = argv[1]
+  if name not in COMMANDS:
+    print(f"colorjax: unknown subcommand '{name}'.\n\n{usage()}", file=sys.stderr)
+    return 2
+  with console.quiet_native_start_up():
+    module = importlib.import_module(COMMANDS[name][0])
+  args = list(argv[2:])
+  if {'-h', '--help', '--helpshort', '--helpfull'} & set(args):
+    print(command_help(name, module))
+    return 0
+  mine, absl_own = _split_absl_flags(args, module.FLAGS)
+  program = f'colorjax {name}'
+  try:
+    positional = module.FLAGS([program] + mine)
+  except flags.Error as e:
+    print(f'{program}: {e} (colorjax {name} --help lists the flags)', file=sys.stderr)
+    return 2
+  console.quiet_library_logs()
+  try:
+    app.run(module.main, argv=[program] + absl_own + positional[1:])
+  except UserError as e:  # a bad config value or data source: one sentence, no traceback
+    print(f'{program}: {e}', file=sys.stderr)
+    return 2
+  return 0

@@ -1,0 +1,140 @@
+"""``colorjax colorize``: people's photos in colour with a trained checkpoint.
+
+  colorjax colorize --workdir=runs/demo photos/ old.jpg 'scans/**/*.png' --output=out/
+  colorjax colorize --exported=demo.cjx photos/ --output=out/    (see colorjax export)
+
+Each image is colorized by ``colorjax.inference.Colorizer`` at ``--resolution`` and kept at its
+own size. Outputs go only under ``--output``, at each input's relative path; inputs are never
+overwritten; an unreadable or oversized file is reported and skipped, and the command then
+exits non-zero.
+No TensorFlow here.
+"""
+import collections
+import glob
+import os
+import sys
+
+import numpy as np
+import tqdm
+from absl import flags
+from PIL import Image
+
+from colorjax.core import validation
+from colorjax.data import images
+from colorjax.data.sources import list_images
+from colorjax.inference import Colorizer
+
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to use (its latest checkpoint).',
+                               flag_values=FLAGS)
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.',
+                                  flag_values=FLAGS)
+_EXPORTED = flags.DEFINE_string('exported', None, 'A file written by colorjax export.',
+                                flag_values=FLAGS)
+_OUTPUT = flags.DEFINE_string('output', None, 'Folder for the colour images.', flag_values=FLAGS)
+_RESOLUTION = flags.DEFINE_integer('resolution', None,
+                                   "Network resolution (default: the run's image_size).",
+                                   flag_values=FLAGS)
+_FORMAT = flags.DEFINE_enum('format', 'png', ['png', 'jpeg'], 'Output format.', flag_values=FLAGS)
+_KEEP = flags.DEFINE_boolean('keep_original', False,
+                             'Also write INPUT | COLORIZED side by side (NAME_compare).',
+                             flag_values=FLAGS)
+_BATCH = flags.DEFINE_integer('batch_size', 8, 'Images per network call.', flag_values=FLAGS)
+_MAX_PIXELS = flags.DEFINE_integer('max_pixels', images.DEFAULT_MAX_PIXELS,
+                                   'Larger images are skipped.', flag_values=FLAGS)
+
+
+def find_inputs(arguments):
+  """[(path, relative output name)] for files, folders (recursive) and globs, in order."""
+  found = []
+  for argument in arguments:
+    if os.path.isdir(argument):
+      found += [(p, os.path.relpath(p, argument)) for p in list_images(argument)]
+    elif os.path.isfile(argument):
+      found.append((argument, os.path.basename(argument)))
+    else:
+      matches = sorted(p for p in glob.glob(argument, recursive=True) if os.path.isfile(p))
+      if not matches:
+        found.append((argument, None))  # reported as missing
+      root = os.path.dirname(argument.split('*')[0]) or '.'
+      found += [(p, os.path.relpath(p, root)) for p in matches]
+  return found
+
+
+def distinct_names(found):
+  """``found`` with relative names made distinct once extensions change: photo.jpg and
+  photo.png would both become photo.png, so they become photo_jpg and photo_png."""
+  stems = collections.Counter(os.path.splitext(r)[0].lower() for _, r in found if r)
+  renamed = []
+  for path, relative in found:
+    if relative and stems[os.path.splitext(relative)[0].lower()] > 1:
+      stem, ext = os.path.splitext(relative)
+      relative = f'{stem}_{ext[1:]}{ext}'
+    renamed.append((path, relative))
+  return renamed
+
+
+def output_path(output_dir, relative, fmt, suffix=''):
+  """The output file for an input's relative name; never outside ``output_dir``."""
+  stem = os.path.splitext(relative)[0] + suffix + ('.png' if fmt == 'png' else '.jpg')
+  root = os.path.realpath(output_dir)
+  path = os.path.realpath(os.path.join(root, stem))
+  if os.path.commonpath([root, path]) != root:
+    raise images.ImageError('unsafe name', f'{relative!r} would be written outside {output_dir}')
+  return path
+
+
+def main(argv):
+  inputs = argv[1:]
+  sources = [bool(_WORKDIR.value or _CHECKPOINT.value), bool(_EXPORTED.value)]
+  if not inputs or not _OUTPUT.value or not any(sources):
+    raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH or --exported=FILE), '
+                               '--output=DIR and at least one input file, folder or glob.')
+  if all(sources):
+    raise validation.UserError('give one of --workdir, --checkpoint and --exported.')
+  if _EXPORTED.value:
+    colorizer = Colorizer.from_exported(_EXPORTED.value, _RESOLUTION.value, _BATCH.value)
+  else:
+    colorizer = Colorizer.from_run(_WORKDIR.value, _CHECKPOINT.value, _RESOLUTION.value,
+                                   _BATCH.value)
+  todo = distinct_names(find_inputs(inputs))
+  inputs_real = {os.path.realpath(p) for p, _ in todo}
+  failures, written = [], 0
+  batch = []
+
+  def flush():
+    nonlocal written
+    for item, result in zip(batch, colorizer.colorize([item['rgb'] for item in batch])):
+      _save(item['out'], result)
+      if _KEEP.value:
+        _save(item['compare'], np.concatenate([item['rgb'], result], axis=1))
+      written += 1
+    batch.clear()
+
+  for path, relative in tqdm.tqdm(todo, unit='image', desc='colorize'):
+    try:
+      if relative is None:
+        raise images.ImageError('missing', 'no such file, folder or matching glob')
+      out = output_path(_OUTPUT.value, relative, _FORMAT.value)
+      if out in inputs_real:
+        raise images.ImageError('unsafe name', 'the output would overwrite an input')
+      rgb = images.decode(images.read_bytes(path), max_pixels=_MAX_PIXELS.value)
+      batch.append({'rgb': rgb, 'out': out,
+                    'compare': output_path(_OUTPUT.value, relative, _FORMAT.value, '_compare')})
+    except images.ImageError as e:
+      failures.append((path, str(e)))
+      continue
+    if len(batch) == _BATCH.value:
+      flush()
+  flush()
+  print(f'Colorized {written} image(s) into {_OUTPUT.value}; {len(failures)} failed.')
+  for path, reason in failures:
+    print(f'  failed: {path}: {reason}', file=sys.stderr)
+  if failures:
+    sys.exit(1)
+
+
+def _save(path, image):
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  Image.fromarray(image).save(path, **({'quality': 95} if path.endswith('.jpg') else {}))

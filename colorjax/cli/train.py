@@ -1,0 +1,40 @@
+"""``colorjax train --config=configs/unet.py --workdir=DIR``: train, or resume the run in DIR.
+
+The config is validated before anything compiles or any folder is created. Several processes
+(hosts, or one per GPU) start the same command; see docs/scaling.md.
+"""
+from absl import flags, logging
+from ml_collections import config_flags
+
+from colorjax.cli import console, host_memory
+
+FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+                                          lock_config=True, flag_values=FLAGS)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Folder for checkpoints, logs and samples.',
+                               flag_values=FLAGS)
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', None, 'Several processes: host:port of process 0 (or '
+    'JAX_COORDINATOR_ADDRESS); SLURM, Open MPI and Cloud TPU pods are detected without it.',
+    flag_values=FLAGS)
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', None,
+                                      'Several processes: how many (or JAX_NUM_PROCESSES).',
+                                      flag_values=FLAGS)
+_PROCESS_ID = flags.DEFINE_integer('process_id', None,
+                                   "Several processes: this one's index (or JAX_PROCESS_ID).",
+                                   flag_values=FLAGS)
+flags.mark_flags_as_required(['config', 'workdir'], flag_values=FLAGS)
+
+
+def main(argv):
+  del argv
+  malloc = host_memory.keep_freed_memory()  # before JAX allocates anything
+  console.quiet_library_logs()
+  logging.info('%s', malloc.line)
+  # JAX and the training modules are imported only now, under the malloc setting above.
+  from colorjax.core import parallel
+  from colorjax.training import experiment, train
+  parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+  experiment.validate(_CONFIG.value)
+  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -1,0 +1,1 @@
+"""Training: the loop, the run folder it writes (config, checkpoints), and the step benchmark."""
