@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from skimage import color as skcolor
 
-from colorjax.core import bins, losses, validation
+from colorjax.core import bins, losses, validation, visualize
 from colorjax.inference import artifact
 from colorjax.tasks import classification
 from colorjax.training import experiment, runs, train
@@ -208,8 +208,13 @@ def test_a_classification_run_compares_with_regression_and_exports(trained_run, 
   columns = [c.strip() for c in row.split('|')[2:-1]]  # PSNR, SSIM, ab error, ΔE, colourfulness
   assert float(columns[2]) == pytest.approx(last['eval/ab_error'], rel=1e-3)
   assert float(columns[4]) == pytest.approx(last['eval/colourfulness'], rel=1e-3)
-  # One eval batch of 4 held-out crops: gray | regression | classification | original.
-  assert np.asarray(Image.open(tmp_path / 'grid.png')).shape == (4 * 34 - 2, 4 * 34 - 2, 3)
+  # One eval batch of 4 held-out crops: gray | regression | classification | original, under a
+  # header naming each column (dark text in every column's part of it).
+  grid = np.asarray(Image.open(tmp_path / 'grid.png'))
+  top = visualize.LABEL_HEIGHT + 2
+  assert grid.shape == (top + 4 * 34 - 2, 4 * 34 - 2, 3)
+  assert all(grid[:top, 34 * c:34 * c + 32].min() < 100 for c in range(4))
+  assert grid[:top, 32:34].min() == 255  # nothing drawn in the gaps: labels are cut to fit
   run = runs.load(str(workdir))
   runs.check_resolution(run, 64)  # what colorize and export ask before they run
   L = jnp.asarray(np.random.default_rng(5).uniform(0, 100, (3, 32, 32, 1)), jnp.float32)

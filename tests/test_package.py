@@ -7,6 +7,7 @@ import sys
 import numpy as np
 from PIL import Image
 
+from colorjax.core import visualize
 from conftest import ROOT
 
 ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
@@ -110,7 +111,10 @@ def test_preview_writes_a_contact_sheet(tmp_path):
                '--config.image_size=32', '--config.batch_size=4', '--rows=3', f'--output={out}')
   assert result.returncode == 0, result.stderr[-2000:]
   sheet = np.asarray(Image.open(out))
-  assert sheet.shape == (3 * 34 - 2, 4 * 34 - 2, 3)
+  top = visualize.LABEL_HEIGHT + 2   # the header naming the columns: colour, L, a, b
+  assert sheet.shape == (top + 3 * 34 - 2, 4 * 34 - 2, 3)
+  assert sheet[:top].min() < 100
+  sheet = sheet[top:]
   # Column 2 is L as gray: R == G == B up to rounding; column 1 is in colour.
   gray = sheet[:32, 34:66].astype(int)
   assert np.abs(gray[..., 0] - gray[..., 2]).max() <= 2

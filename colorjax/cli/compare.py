@@ -41,8 +41,13 @@ def check_same_images(loaded):
                                  f'{", ".join(map(repr, values))}; compare runs of the same data.')
 
 
+def run_name(run):
+  return os.path.basename(os.path.normpath(run.workdir))
+
+
 def sample_grid(loaded, rows, zoom):
-  """uint8 grid, one row per held-out crop of the first eval batch: gray | each run | original."""
+  """uint8 grid, one row per held-out crop of the first eval batch: gray | each run | original,
+  under a header naming the columns."""
   from colorjax.data import pipeline  # imports TensorFlow
   batch = next(pipeline.eval_batches(loaded[0].config))
   rgb = color.uint8_to_unit(batch['rgb'][batch['mask']][:rows], dtype=np.float32, xp=np)
@@ -52,8 +57,10 @@ def sample_grid(loaded, rows, zoom):
     ab = np.asarray(jax.jit(run.task.predict)(run.state, L))
     columns.append(color.join_l_ab(L, ab, xp=np))
   columns.append(rgb)
-  grid = visualize.grid([list(images) for images in zip(*columns)])
-  return np.repeat(np.repeat(grid, zoom, axis=0), zoom, axis=1)
+  zoomed = [[np.repeat(np.repeat(image, zoom, 0), zoom, 1) for image in images]
+            for images in zip(*columns)]
+  return visualize.grid(zoomed, labels=['gray input'] + [run_name(r) for r in loaded]
+                        + ['original'])
 
 
 def main(argv):
@@ -64,8 +71,7 @@ def main(argv):
   check_same_images(loaded)
   reports = [evaluation.measure(run) for run in loaded]
   first = reports[0]
-  rows = [(f'{os.path.basename(os.path.normpath(run.workdir))} ({run.config.task}, step '
-           f'{run.step})', report['rows']['prediction']) for run, report in zip(loaded, reports)]
+  rows = [(f'{run_name(run)} ({run.config.task}, step {run.step})', report['rows']['prediction']) for run, report in zip(loaded, reports)]
   rows += [('no colour (L only)', first['rows']['gray']),
            ('original', first['rows']['original'])]
   print(f"Held-out images of `{first['data']}`: {first['images']} {first['image_size']}² centre "

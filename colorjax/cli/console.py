@@ -8,10 +8,12 @@ from absl import logging
 
 
 def quiet_library_logs():
-  """Drops other libraries' INFO chatter (Orbax logs every save in detail) from the console."""
+  """Drops other libraries' INFO chatter (Orbax logs every save in detail) from the console;
+  clu's progress and scalar lines stay."""
 
   def own_or_important(record):
-    return record.levelno >= std_logging.WARNING or '/colorjax/' in record.pathname
+    return (record.levelno >= std_logging.WARNING or '/colorjax/' in record.pathname
+            or '/clu/' in record.pathname)
 
   logging.get_absl_handler().addFilter(own_or_important)
 

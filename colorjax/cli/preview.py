@@ -10,10 +10,11 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from colorjax.core import color, validation, visualize
+from configs import default
 
 FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file.',
+_CONFIG = config_flags.DEFINE_config_file('config', default.__file__, 'Experiment config file.',
                                           lock_config=True, flag_values=FLAGS)
 _OUTPUT = flags.DEFINE_string('output', 'runs/contact_sheet.png', 'PNG file to write.',
                               flag_values=FLAGS)
@@ -30,14 +31,13 @@ def contact_sheet(config, rows):
   pixels = batch.get('b', batch.get('rgb', batch.get('lab')))[:rows]
   lab = pixels if pixels.dtype == np.float32 else color.rgb_to_lab(
       color.uint8_to_unit(pixels, dtype=np.float32, xp=np), xp=np)
-  return visualize.grid([visualize.lab_channels(image) for image in lab])
+  return visualize.grid([visualize.lab_channels(image) for image in lab],
+                        labels=visualize.LAB_CHANNELS)
 
 
 def main(argv):
   del argv
   config = _CONFIG.value
-  if config is None:
-    raise SystemExit('colorjax preview: give --config=FILE (for example configs/default.py).')
   validation.validate_data(config)
   visualize.save_png(_OUTPUT.value, contact_sheet(config, _ROWS.value))
   print(f'Wrote {_OUTPUT.value}')

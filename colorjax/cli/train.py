@@ -32,9 +32,11 @@ def main(argv):
   malloc = host_memory.keep_freed_memory()  # before JAX allocates anything
   console.quiet_library_logs()
   logging.info('%s', malloc.line)
-  # JAX and the training modules are imported only now, under the malloc setting above.
-  from colorjax.core import parallel
-  from colorjax.training import experiment, train
+  # JAX, TensorFlow and the training modules load only now, under the malloc setting above.
+  with console.quiet_native_start_up():
+    from colorjax.core import parallel
+    from colorjax.data import pipeline  # noqa: F401  (TensorFlow, loaded quietly)
+    from colorjax.training import experiment, train
   parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   experiment.validate(_CONFIG.value)
   train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)

@@ -26,6 +26,9 @@ def validate(config):
           and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in profile)):
     raise ConfigError(f'config.profile_steps={profile!r} is not allowed; use (first step, '
                       'count), two integers >= 0.')
+  if profile[1] and sum(profile) > config.num_steps:
+    raise ConfigError(f'config.profile_steps={tuple(profile)!r} is not allowed; the window must '
+                      f'end by num_steps={config.num_steps}.')
   check_choice(config, 'best_metric', tuple(metrics.RANKING))
   check_number(config, 'optim.lr', low=0, low_open=True)
   check_number(config, 'optim.b1', low=0, high=1, high_open=True)

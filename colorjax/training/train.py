@@ -38,7 +38,7 @@ def _sample_grid(task, state, batch):
   for i in np.flatnonzero(mask)[:GRID_IMAGES]:
     gray = color.lab_to_rgb(np.concatenate([L[i], np.zeros_like(ab[i])], -1), xp=np)
     rows.append([gray, color.join_l_ab(L[i], ab[i], xp=np), rgb[i]])
-  return visualize.grid(rows)
+  return visualize.grid(rows, labels=('gray input', 'prediction', 'original'))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -49,18 +49,29 @@ def _grid_inputs(task, state, batch):
 
 
 class Observer:
-  """Console lines, metrics.jsonl and TensorBoard (process 0 writes files)."""
+  """What a run reports, through clu: scalars to the console (logging) and TensorBoard
+  (process 0), progress lines with steps/sec and ETA, the profile window; process 0 also
+  appends every scalar to metrics.jsonl and saves sample grids."""
 
   def __init__(self, workdir, config):
-    from clu import metric_writers  # imports TensorFlow: only when training
+    from clu import metric_writers, periodic_actions  # imports TensorFlow: only when training
     self.workdir = workdir
     self.is_writer = jax.process_index() == 0
-    # TensorBoard only: the console line below is the human-readable log.
-    self.writer = (metric_writers.AsyncWriter(metric_writers.SummaryWriter(workdir))
-                   if self.is_writer else metric_writers.MultiWriter([]))
-    self.num_steps = config.num_steps
-    self.batch_size = config.batch_size
+    self.writer = metric_writers.create_default_writer(workdir, just_logging=not self.is_writer)
     self.jsonl = os.path.join(workdir, 'metrics.jsonl')
+    self.progress = periodic_actions.ReportProgress(
+        num_train_steps=config.num_steps, every_steps=config.log_every, every_secs=None)
+    self.hooks = [self.progress]
+    first, count = config.profile_steps
+    if count and self.is_writer:   # a jax.profiler trace of steps [first, first + count)
+      self.hooks.append(periodic_actions.Profile(
+          logdir=os.path.join(workdir, 'profile'), num_profile_steps=count,
+          profile_duration_ms=None, first_profile=first, every_secs=None))
+
+  def step(self, step):
+    """After each step (and once before the first): progress and the profile window."""
+    for hook in self.hooks:
+      hook(step)
 
   def scalars(self, step, values, prefix=''):
     values = {f'{prefix}{k}': float(v) for k, v in values.items()}
@@ -68,14 +79,6 @@ class Observer:
     if self.is_writer:
       with open(self.jsonl, 'a') as f:
         f.write(json.dumps({'step': step, **values}) + '\n')
-
-  def train_line(self, step, values, images_per_sec, data_share, lr):
-    eta = (self.num_steps - step) * self.batch_size / max(images_per_sec, 1e-9)
-    losses = ' '.join(f'{k} {v:.4g}' for k, v in values.items())
-    logging.info('step %d/%d | %s | %.1f img/s (%.1f/device) | data wait %.0f%% | lr %.3g | '
-                 'ETA %s', step, self.num_steps, losses, images_per_sec,
-                 images_per_sec / jax.device_count(), 100 * data_share, lr,
-                 time.strftime('%H:%M:%S', time.gmtime(eta)))
 
   def image(self, step, grid):
     if self.is_writer:
@@ -137,33 +140,6 @@ class GracefulStop:
     if self._many and multihost_utils.reached_preemption_sync_point(step):
       self.received = 'SIGTERM (preemption notice)'
     return self.received is not None
-
-
-class ProfileWindow:
-  """A jax.profiler trace of steps [start, start + count) on process 0, written to
-  WORKDIR/profile (open it with TensorBoard's profile plugin, XProf or Perfetto)."""
-
-  def __init__(self, workdir, start, count):
-    self.directory = os.path.join(workdir, 'profile')
-    self.start, self.end = start, start + count
-    self.enabled = count > 0 and jax.process_index() == 0
-    self.active = False
-
-  def before(self, step):
-    if self.enabled and step == self.start:
-      jax.profiler.start_trace(self.directory)
-      self.active = True
-
-  def after(self, step, state):
-    if self.active and step == self.end:
-      jax.block_until_ready(state)
-      self.close()
-      logging.info('Profiled steps %d to %d into %s.', self.start, self.end - 1, self.directory)
-
-  def close(self):
-    if self.active:
-      jax.profiler.stop_trace()
-      self.active = False
 
 
 def _check_finite(pending, skip_nonfinite):
@@ -244,7 +220,6 @@ def train_and_evaluate(config, workdir):
                                    getattr(task, 'INIT_FROM_BRANCH', None))
     logging.info('Warm-started params from %s.', config.init_from)
 
-  train_step = jitted_train_step(task, config, mesh)
   eval_step = evaluation.jitted_eval_step(task, mesh)
   lr = optim.schedule(config.optim, config.num_steps)
   observer = Observer(workdir, config)
@@ -254,19 +229,25 @@ def train_and_evaluate(config, workdir):
     logging.info('%s is already trained to step %d of %d; nothing to do (use another workdir, '
                  'or raise num_steps, to train more).', workdir, step, config.num_steps)
   last_saved = step if data_state is not None else None
-  pending, data_wait, tick = [], 0.0, time.perf_counter()
   stop = GracefulStop()
-  profile = ProfileWindow(workdir, *config.profile_steps)
+  batch = None
   try:
     with stop:
-      while step < config.num_steps:
-        profile.before(step)
-        wait_start = time.perf_counter()
+      if step < config.num_steps:
+        start = time.perf_counter()
         batch = parallel.global_batch(next(batches), mesh)
-        data_wait += time.perf_counter() - wait_start
+        train_step = jitted_train_step(task, config, mesh).lower(state, batch).compile()
+        logging.info('Compiled the training step in %.1f s.', time.perf_counter() - start)
+        observer.step(step)   # steps/sec and ETA count from here, without the compile
+      pending, data_wait, tick = [], 0.0, time.perf_counter()
+      while step < config.num_steps:
+        if batch is None:
+          wait_start = time.perf_counter()
+          batch = parallel.global_batch(next(batches), mesh)
+          data_wait += time.perf_counter() - wait_start
         state, step_metrics = train_step(state, batch)
+        batch = None
         step += 1
-        profile.after(step, state)
         pending.append((step, step_metrics))
         boundary = step == config.num_steps
         # One reading per step: a signal arriving later is handled after the next step.
@@ -276,17 +257,16 @@ def train_and_evaluate(config, workdir):
           pending = jax.device_get(pending)
           _check_finite(pending, config.skip_nonfinite)
           elapsed = time.perf_counter() - tick
-          observer.scalars(step, {**_mean(pending), 'lr': lr(step - 1)}, 'train/')
-          observer.train_line(step, _mean(pending), len(pending) * config.batch_size / elapsed,
-                              data_wait / elapsed, float(lr(step - 1)))
+          observer.scalars(step, {**_mean(pending), 'lr': lr(step - 1),
+                                  'images_per_sec': len(pending) * config.batch_size / elapsed,
+                                  'data_wait': data_wait / elapsed}, 'train/')
           pending, data_wait, tick = [], 0.0, time.perf_counter()
         eval_metrics = None
         if step % config.eval_every == 0 or boundary:
-          result = evaluation.evaluate(state, config, mesh, shard, eval_step)
+          with observer.progress.timed('eval'):
+            result = evaluation.evaluate(state, config, mesh, shard, eval_step)
           eval_metrics, first = result.metrics, result.first
           observer.scalars(step, eval_metrics, 'eval/')
-          logging.info('eval at step %d: %s', step, ' '.join(
-              f'{k} {v:.4g}' for k, v in sorted(eval_metrics.items())))
           if first is not None:
             observer.image(step, _sample_grid(task, state, first))
           if batches.skipped_any():
@@ -296,6 +276,7 @@ def train_and_evaluate(config, workdir):
           positions = {'processes': parallel.every_process(batches.state)}
           checkpoints.save(step, state, positions, eval_metrics)
           last_saved = step
+        observer.step(step)  # after the log step's device_get: rates count finished steps
         if stopping:
           break
   except NonFiniteLoss as e:
@@ -310,7 +291,6 @@ def train_and_evaluate(config, workdir):
                                f'({e.strerror}); training stopped. Make room and run the same '
                                'command to resume from the last complete checkpoint.') from None
   finally:
-    profile.close()
     batches.close()
     checkpoints.wait()
     checkpoints.close()
