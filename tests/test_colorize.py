@@ -7,7 +7,9 @@ from PIL import Image
 from skimage import color as skcolor
 
 from colorjax.cli.colorize import output_path
+from colorjax.core.validation import UserError
 from colorjax.data import images
+from colorjax.inference import Colorizer
 from conftest import colour_image, run_cli
 
 
@@ -88,3 +90,25 @@ def test_export_and_colorize_refuse_a_resolution_the_network_cannot_take(trained
   result = run_cli('colorize', f'--exported={not_a_model}', f'--output={tmp_path / "out"}',
                    not_a_model)
   assert result.returncode == 2 and 'is not a colorjax exported model' in result.stderr
+
+
+def test_the_colorizer_from_python_gives_what_the_command_writes(trained_run, tmp_path):
+  """Colorizer.from_run(workdir)(image), as the README shows it: the command's output, for a
+  path, a PIL image or a uint8 array alike, batched or one by one."""
+  gray = colour_image(4, size=(37, 52))[..., 0]
+  Image.fromarray(gray).save(tmp_path / 'gray.png')
+  result = run_cli('colorize', f'--workdir={trained_run}', f'--output={tmp_path / "out"}',
+                   tmp_path / 'gray.png')
+  assert result.returncode == 0, result.stderr[-3000:]
+  written = np.asarray(Image.open(tmp_path / 'out' / 'gray.png'))
+
+  colorizer = Colorizer.from_run(str(trained_run), batch_size=2)
+  for image in (str(tmp_path / 'gray.png'), Image.open(tmp_path / 'gray.png'), gray):
+    np.testing.assert_array_equal(colorizer(image), written)
+  others = [colour_image(5, size=(20, 64)), colour_image(6, size=(64, 20)), np.dstack([gray] * 3)]
+  batched = colorizer.colorize(others)
+  for image, colour in zip(others, batched):
+    np.testing.assert_array_equal(colour, colorizer(image))
+  np.testing.assert_array_equal(batched[2], written)
+  with pytest.raises(UserError, match=r'must be uint8 \[H, W\] or \[H, W, 3\]; got float64'):
+    colorizer(np.zeros((8, 8, 3)))
