@@ -32,7 +32,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 
 # The main job on the bundled sample photos: the portrait U-Net, a few minutes on a CPU.
 demo: $(INSTALLED)
-	$(PY) -m colorjax.main --config=configs/unet.py:demo --workdir=$(WORKDIR)
+	$(VENV)/bin/colorjax train --config=configs/unet.py:demo --workdir=$(WORKDIR)
 
 test: $(INSTALLED)
 	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --durations=15
