@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from colorjax.models import convs, cpu_convs, layers, pixels, unet
+from colorjax.models import convs, cpu_convs, fusion, layers, pixels, resnet, unet, vgg_gan
 from conftest import ROOT, cpu_devices_env
 from test_accelerator_programs import ops
 
@@ -36,6 +36,30 @@ def test_pix2pix_unet_256_has_the_reference_size():
   _, count, out = shapes(unet.UNet(**unet.PRESETS['pix2pix']), 256)
   assert out == (2, 256, 256, 2)
   assert 54.0e6 < count < 55.0e6  # pix2pix's unet_256 has 54.4M parameters
+
+
+# network: (a thin one, its last conv: the output head's, (its kernel's shape))
+HEADS = {
+    'unet': (unet.UNet(features=(4, 8)), 'Conv_8', (1, 1, 4, 2)),
+    'fusion': (fusion.Fusion(encoder=((4, 2), (8, 2)), downsample='maxpool', fusion_features=8,
+                             decoder=((4, 1),)), 'Conv_4', (1, 1, 4, 2)),
+    'vgg': (vgg_gan.VGGGenerator(features=(4, 4, 8, 8, 8), convs_per_block=1), 'Conv_5',
+            (1, 1, 4, 2)),
+    'resnet': (resnet.ResnetGenerator(width=4, blocks=1), 'Conv_5', (7, 7, 4, 2)),
+}
+
+
+@pytest.mark.parametrize('name', HEADS)
+def test_the_output_head_conv_is_named_in_the_networks_own_scope(name):
+  """The shared head adds no scope of its own: its conv keeps the name it had in each network
+  (checkpoints, and the Keras and PyTorch comparisons, find params by name)."""
+  model, conv, kernel = HEADS[name]
+  variables, _, out = shapes(model, 32)
+  params = variables['params']
+  assert {k: v.shape for k, v in params[conv].items()} == {'kernel': kernel, 'bias': kernel[-1:]}
+  assert max((k for k in params if k.startswith('Conv_')), key=lambda k: int(k[5:])) == conv
+  assert out == (2, 32, 32, 2)
+  assert shapes(model.clone(out_channels=1, join_l=True), 32)[2] == (2, 32, 32, 2)
 
 
 @pytest.mark.parametrize('upsample', layers.UPSAMPLES)

@@ -17,7 +17,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from colorjax.models import convs, layers, vgg
+from colorjax.models import convs, head, layers, vgg
 
 VGG_BRANCH = 'vgg'                 # the params key of the VGG16 branch
 VGG_FEATURES = ('pool', 'fc2')
@@ -84,11 +84,7 @@ class Fusion(nn.Module):
         x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
       else:
         x = layers.conv_norm_act(x, features, **block)
-    x = convs.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
-    if x.shape[1:3] != L.shape[1:3]:
-      x = jax.image.resize(x, L.shape[:3] + x.shape[-1:], 'bilinear')
-    x = layers.output_activation(x, self.output_activation)
-    return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
+    return head.output_head(self, x, L)
 
 
 def from_config(model_config, dtype, **fixed):

@@ -1,6 +1,6 @@
 """Building blocks shared by the networks: normalisation, activation, conv blocks, 2x
-up-sampling, output activations, and networks built from presets (the conv formulations
-themselves are in convs.py)."""
+up-sampling, and networks built from presets (the conv formulations themselves are in
+convs.py, the output head in head.py)."""
 import functools
 
 import flax.linen as nn
@@ -12,7 +12,6 @@ from colorjax.models import convs, pixels
 NORMS = ('batch', 'instance', 'none')
 ACTIVATIONS = ('relu', 'leaky_relu')
 UPSAMPLES = ('transpose', 'subpixel', 'resize')
-OUTPUT_ACTIVATIONS = ('tanh', 'sigmoid', 'none')
 
 
 def norm(kind, train, dtype):
@@ -36,15 +35,6 @@ def conv_norm_act(x, features, *, norm_kind, act, train, dtype, kernel=3, stride
   if use_norm:
     x = norm(norm_kind, train, dtype)(x)
   return act(x)
-
-
-def output_activation(x, kind):
-  """'tanh' (about [-1, 1]), 'sigmoid' ([0, 1]) or 'none' (logits)."""
-  if kind == 'tanh':
-    return jnp.tanh(x)
-  if kind == 'sigmoid':
-    return nn.sigmoid(x)
-  return x
 
 
 def from_preset(module, preset, model_config, **fixed):

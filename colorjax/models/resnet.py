@@ -8,7 +8,7 @@ norm (instance norm by default) and ReLU.
 import flax.linen as nn
 import jax.numpy as jnp
 
-from colorjax.models import convs, layers
+from colorjax.models import convs, head, layers
 
 PRESETS = {
     'resnet_9blocks': dict(width=64, blocks=9, norm='instance', upsample='transpose',
@@ -51,10 +51,7 @@ class ResnetGenerator(nn.Module):
     for level in reversed(range(DOWNSAMPLINGS)):
       x = layers.Upsample2x(self.width * 2 ** level, self.upsample, self.dtype)(x)
       x = nn.relu(layers.norm(self.norm, train, self.dtype)(x))
-    x = convs.ReflectPaddedConv(self.out_channels, (7, 7), padding=((3, 3), (3, 3)),
-                                dtype=self.dtype)(x).astype(jnp.float32)
-    x = layers.output_activation(x, self.output_activation)
-    return jnp.concatenate([inputs.astype(jnp.float32), x], axis=-1) if self.join_l else x
+    return head.output_head(self, x, inputs, kernel=7, reflect=True)
 
 
 def from_config(model_config, dtype, **fixed):

@@ -9,7 +9,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from colorjax.models import convs, layers
+from colorjax.models import convs, head, layers
 
 PRESETS = {
     # The portrait U-Net: 128² in, five levels down to 8x8x512, batch norm and ReLU after every
@@ -72,9 +72,7 @@ class UNet(nn.Module):
         x = self._conv_norm_act(x, features, train, act=nn.relu)
     if self.strided_stem:
       x = nn.relu(layers.Upsample2x(self.features[0], self.upsample, self.dtype)(x))
-    x = convs.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
-    x = layers.output_activation(x, self.output_activation)
-    return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
+    return head.output_head(self, x, L)
 
 
 def from_config(model_config, dtype, **fixed):

@@ -13,7 +13,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from colorjax.models import convs, layers, vgg
+from colorjax.models import convs, head, layers, vgg
 
 ENCODER = 'vgg'   # the params key of the VGG16 blocks (Keras's layer names inside)
 VGG16_WIDTHS = tuple(features for features, _ in vgg.BLOCKS)
@@ -65,9 +65,7 @@ class VGGGenerator(nn.Module):
       for _ in range(self.convs_per_block):
         x = layers.conv_norm_act(x, width, norm_kind=self.norm, act=nn.relu, train=train,
                                  dtype=self.dtype)
-    x = convs.Conv(self.out_channels, (1, 1), dtype=self.dtype)(x).astype(jnp.float32)
-    x = layers.output_activation(x, self.output_activation)
-    return jnp.concatenate([L.astype(jnp.float32), x], axis=-1) if self.join_l else x
+    return head.output_head(self, x, L)
 
 
 class VGGDiscriminator(nn.Module):

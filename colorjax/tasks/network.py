@@ -14,7 +14,7 @@ import optax
 from absl import logging
 
 from colorjax.core import color, metrics, optim, validation
-from colorjax.models import fusion, keras_weights, layers, resnet, unet, vgg, vgg_gan
+from colorjax.models import fusion, head, keras_weights, layers, resnet, unet, vgg, vgg_gan
 from colorjax.tasks.inputs import rgb_and_lab
 from colorjax.tasks.state import TrainState
 
@@ -152,7 +152,7 @@ def validate(config, head_fields=()):
   validation.check_choice(config, 'model.preset', tuple(NETWORKS[name].PRESETS))
   for field, allowed in (('norm', layers.NORMS), ('activation', layers.ACTIVATIONS),
                          ('upsample', layers.UPSAMPLES),
-                         ('output_activation', layers.OUTPUT_ACTIVATIONS)):
+                         ('output_activation', head.OUTPUT_ACTIVATIONS)):
     if validation.get_field(config, f'model.{field}') is not None:
       validation.check_choice(config, f'model.{field}', allowed)
   for field, value in head_fields:
