@@ -47,7 +47,7 @@ def init(rng, config, networks, weights=None, extra=None):
     _put(params, path, network_params)
     _put(batch_stats, path, stats)
     _put(models, path, module)
-  params = network.overlay(params, weights or {})
+  params = network.with_pretrained(params, weights)
   tx = {group: optim.adam(config.optim, config.num_steps) for group in GROUPS}
   return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                     opt_state={group: tx[group].init(params[group]) for group in GROUPS},

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import optax
 from absl import logging
 
-from colorjax.core import color, metrics, optim, validation
+from colorjax.core import color, metrics, optim, trees, validation
 from colorjax.models import fusion, head, keras_weights, layers, resnet, unet, vgg, vgg_gan
 from colorjax.tasks.inputs import rgb_and_lab
 from colorjax.tasks.state import TrainState
@@ -72,29 +72,23 @@ def pretrained(config):
   return {VGG_BRANCHES[name]: vgg.load_params(path, include_top=top)}
 
 
-def overlay(params, loaded, setting='config.model.vgg_weights'):
-  """``params`` with every leaf that ``loaded`` has at the same path (a file may hold more
-  layers than the network uses, and the network layers the file lacks) replaced by it."""
-  def take(path, leaf):
-    value = loaded
-    for key in path:
-      value = value.get(key.key) if isinstance(value, dict) else None
-    if value is None:
-      return leaf
-    if value.shape != leaf.shape:
-      where = '/'.join(str(key.key) for key in path)
-      raise validation.UserError(
-          f'{setting} does not fit this network: {where} has shape {tuple(value.shape)} in the '
-          f'file and {tuple(leaf.shape)} here (keep the VGG16 widths to load its weights).')
-    return value.astype(leaf.dtype)
-  return jax.tree_util.tree_map_with_path(take, params)
+def with_pretrained(params, weights):
+  """``params`` with the ``weights`` from ``pretrained`` (or None) put in at the same paths (the
+  file may hold more layers than the network uses, and the network layers the file lacks);
+  one sentence naming the first layer of another shape."""
+  try:
+    return trees.overlay(params, weights or {})
+  except trees.Misfit as e:
+    raise validation.UserError(
+        f'config.model.vgg_weights does not fit this network: {e.where} has shape {e.found} in '
+        f'the file and {e.expected} here (keep the VGG16 widths to load its weights).') from None
 
 
 def init_params(rng, model, inputs, weights=None):
   """(params, batch_stats) of ``model`` for ``inputs`` with ``weights`` overlaid."""
   params_rng, dropout_rng = jax.random.split(rng)
   variables = model.init({'params': params_rng, 'dropout': dropout_rng}, inputs, train=False)
-  return overlay(dict(variables['params']), weights or {}), variables.get('batch_stats', {})
+  return with_pretrained(dict(variables['params']), weights), variables.get('batch_stats', {})
 
 
 def init(rng, config, image_shape, model, weights=None):

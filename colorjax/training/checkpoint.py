@@ -10,6 +10,7 @@ import re
 import jax
 import orbax.checkpoint as ocp
 
+from colorjax.core import trees
 from colorjax.core.validation import UserError
 
 
@@ -133,16 +134,13 @@ def load_params(path, like, branch=None):
 
 def _take_like(saved, like, name, path):
   """``saved`` (nested dicts of arrays) in the structure, shapes and shardings of ``like``."""
-  def take(key_path, leaf):
-    value = saved
-    for key in key_path:
-      value = value.get(key.key) if isinstance(value, dict) else None
-    where = name + '/' + '/'.join(str(k.key) for k in key_path)
-    if value is None:
+  try:
+    taken = trees.overlay(like, saved, complete=True)
+  except trees.Misfit as e:
+    where = f'{name}/{e.where}'
+    if e.found is None:
       raise UserError(f'config.init_from={path!r} has no parameter {where}; it was trained with '
-                      'a different model.')
-    if tuple(value.shape) != tuple(leaf.shape):
-      raise UserError(f'config.init_from={path!r} does not fit this model: {where} has shape '
-                      f'{tuple(value.shape)} there and {tuple(leaf.shape)} here.')
-    return jax.device_put(value.astype(leaf.dtype), leaf.sharding)
-  return jax.tree_util.tree_map_with_path(take, like)
+                      'a different model.') from None
+    raise UserError(f'config.init_from={path!r} does not fit this model: {where} has shape '
+                    f'{e.found} there and {e.expected} here.') from None
+  return jax.device_put(taken, jax.tree.map(lambda leaf: leaf.sharding, like))

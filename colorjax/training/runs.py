@@ -36,7 +36,8 @@ def init_state(task, config, mesh, pretrained=True):
   shape = (config.image_size, config.image_size)
   weights = task.pretrained(config) if pretrained else None
   if weights:  # a file that does not fit the network: one sentence before anything compiles
-    network.overlay(jax.eval_shape(lambda r: task.init(r, config, shape), rng).params, weights)
+    network.with_pretrained(jax.eval_shape(lambda r: task.init(r, config, shape), rng).params,
+                            weights)
   init = jax.jit(lambda r, w: task.init(r, config, shape, w),
                  out_shardings=parallel.replicated(mesh)).lower(rng, weights)
   # It runs once: on the CPU, XLA's optimisations cost seconds of compiling the random
