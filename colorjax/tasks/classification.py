@@ -18,6 +18,7 @@ from colorjax.core import bins, color, losses, validation
 from colorjax.tasks import network
 from colorjax.tasks.inputs import rgb_and_lab
 
+INIT_FROM_BRANCH = None
 pretrained = network.pretrained
 total_stride = network.total_stride
 HEAD = {'output_activation': 'none', 'join_l': False}   # the network gives logits only

@@ -5,6 +5,7 @@ from colorjax.core import color, losses, validation
 from colorjax.tasks import network
 from colorjax.tasks.inputs import rgb_and_lab
 
+INIT_FROM_BRANCH = None
 pretrained = network.pretrained
 total_stride = network.total_stride
 

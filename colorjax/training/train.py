@@ -217,7 +217,7 @@ def train_and_evaluate(config, workdir):
     logging.info('Resumed from %s.', checkpoints.path(checkpoints.latest_step()))
   elif config.init_from:
     state = checkpoint.load_params(config.init_from, state,
-                                   getattr(task, 'INIT_FROM_BRANCH', None))
+                                   task.INIT_FROM_BRANCH)
     logging.info('Warm-started params from %s.', config.init_from)
 
   eval_step = evaluation.jitted_eval_step(task, mesh)
