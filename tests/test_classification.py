@@ -152,6 +152,27 @@ def test_predict_gives_ab_in_lab_units_from_n_bins_logits():
   assert float(jnp.abs(ab).max()) <= 110
 
 
+@pytest.mark.parametrize('with_prior', [True, False])
+def test_the_step_reads_its_class_weights_from_the_state_and_no_file(with_prior, tmp_path,
+                                                                      caplog):
+  """init reads the prior (or warns that there is none) once; the traced step reads the
+  weights from the state's constants, logs nothing and runs with the file gone."""
+  prior = tmp_path / 'prior.npy'
+  np.save(prior, np.random.default_rng(6).dirichlet(np.ones(len(CENTRES))))
+  config = experiment.frozen(tiny_classification(
+      **{'classify.prior': str(prior) if with_prior else ''}))
+  state = jax.jit(lambda r: classification.init(r, config, (32, 32)))(jax.random.PRNGKey(0))
+  np.testing.assert_array_equal(state.constants['class_weights'],
+                                classification.class_weights(config))
+  prior.unlink()
+  caplog.clear()
+  rgb = np.random.default_rng(7).integers(0, 256, (4, 32, 32, 3), np.uint8)
+  with caplog.at_level(logging.INFO):
+    state, metrics = jax.jit(classification.train_step)(state, {'rgb': jnp.asarray(rgb)})
+  assert np.isfinite(float(metrics['loss'])) and int(state.step) == 1
+  assert not [r for r in caplog.records if r.name == 'absl']
+
+
 def test_the_prior_command_writes_a_normalised_distribution(tmp_path):
   output = tmp_path / 'prior.npy'
   result = run_cli('prior', '--config=configs/classify.py', '--config.image_size=32',

@@ -4,11 +4,14 @@ The network (U-Net or fusion CNN, ``config.model``) gives logits over the in-gam
 every pixel, trained with cross-entropy against soft-encoded targets (``classify.neighbours``
 nearest bins, Gaussian ``classify.sigma``), each pixel weighted by its nearest bin's class
 rebalancing weight. The weights come from the bin prior that ``colorjax prior`` computes
-(``classify.prior``; uniform when empty), so a resume recomputes the same weights from the
-config and that file. ``predict`` decodes by the annealed mean (or the mean, or the mode).
+(``classify.prior``; uniform when empty): ``init`` computes them on the host into the state's
+``constants``, which the step's program holds as constants (not saved: a resume recomputes
+them from the config and that file). ``predict`` decodes by the annealed mean (or the mean, or
+the mode).
 """
 import os
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,8 +32,11 @@ def build_model(config):
 
 
 def init(rng, config, image_shape, weights=None):
-  """A fresh TrainState for images of ``image_shape`` (H, W); ``weights`` from ``pretrained``."""
-  return network.init(rng, config, image_shape, build_model(config), weights)
+  """A fresh TrainState for images of ``image_shape`` (H, W); ``weights`` from ``pretrained``;
+  the class weights, read once, in its constants."""
+  state = network.init(rng, config, image_shape, build_model(config), weights)
+  return state.replace(constants=flax.core.freeze(
+      {'class_weights': tuple(class_weights(config).tolist())}))
 
 
 def load_prior(path):
@@ -70,7 +76,8 @@ def train_step(state, batch):
   indices, weights = bins.soft_encode(ab, centres, options.neighbours, options.sigma)
   # The nearest bin again by argmin, not indices[..., 0]: on XLA CPU a step that reads top_k's
   # indices here ran 2.4x slower.
-  pixel_weights = jnp.asarray(class_weights(state.config))[bins.nearest(ab, centres)]
+  bin_weights = jnp.asarray(state.constants['class_weights'], jnp.float32)
+  pixel_weights = bin_weights[bins.nearest(ab, centres)]
 
   def loss_fn(logits):
     return losses.rebalanced_cross_entropy(logits, indices, weights, pixel_weights), {}
