@@ -1,15 +1,29 @@
-"""The base every colorjax experiment starts from; runs as is on the bundled sample photos.
+"""The base every colorjax experiment starts from: the portrait U-Net regressing ab, which runs
+as is on the bundled sample photos.
 
-  python -m colorjax.main --config=configs/default.py --workdir=runs/default
+  colorjax train --config=configs/default.py --workdir=runs/default
   colorjax preview --config=configs/default.py --output=runs/sheet.png
 
 Override any field on the command line, e.g. ``--config.data.source=folder:~/photos``.
+``base`` holds the fields every run reads and ``model`` a network's; a config holds only the
+groups its task reads: ``loss`` (regression, here), ``classify`` (configs/classify.py) or
+``gan`` (configs/cgan.py's ``gan_config``, which every GAN config starts from).
 """
 import ml_collections
 from ml_collections import config_dict
 
 
 def get_config():
+  config = base()
+  config.loss = loss = ml_collections.ConfigDict()   # task 'regression'
+  loss.weights = {'l1': 1.0}         # weighted sum of 'l1', 'l2' (on ab) and 'ssim' (on RGB)
+  loss.switch_weights = {}           # weights used from switch_step on
+  loss.switch_step = 0               # step at which the loss switches (0: never)
+  return config
+
+
+def base():
+  """The fields every run reads, with the portrait U-Net as the network."""
   config = ml_collections.ConfigDict()
   config.seed = 0                    # seeds data order, augmentation and initialisation
   config.image_size = 128            # training crop side in pixels (square)
@@ -27,7 +41,7 @@ def get_config():
   config.skip_nonfinite = False      # non-finite step: skip its update and count it (False: stop)
   config.profile_steps = (0, 0)      # (first step, count): jax.profiler trace into WORKDIR/profile
 
-  config.benchmark = benchmark = ml_collections.ConfigDict()   # mode='benchmark', colorjax bench
+  config.benchmark = benchmark = ml_collections.ConfigDict()   # colorjax bench
   benchmark.steps = 20               # timed steps
   benchmark.warmup = 3               # untimed steps after compiling (CPU: the first two fault in memory)
   benchmark.input = 'synthetic'      # 'synthetic' (device batches, no TensorFlow) or 'pipeline'
@@ -42,56 +56,7 @@ def get_config():
   optim.decay_start = 0.5            # constant_then_linear: share of num_steps before the decay
   optim.clip_norm = 0.0              # clip gradients to this global norm (0: off)
 
-  config.loss = loss = ml_collections.ConfigDict()
-  loss.weights = {'l1': 1.0}         # weighted sum of 'l1', 'l2' (on ab) and 'ssim' (on RGB)
-  loss.switch_weights = {}           # weights used from switch_step on
-  loss.switch_step = 0               # step at which the loss switches (0: never)
-
-  config.model = model = ml_collections.ConfigDict()
-  model.name = 'unet'                # the network (the generator of a GAN): 'unet', 'fusion'
-                                     # (the fusion CNN), 'vgg' (VGG16-encoder U-Net), 'resnet'
-  model.preset = 'portrait'          # U-Net: 'portrait' (128²) or 'pix2pix' (U-Net-256);
-                                     # fusion: 'koalarization' or 'global_local'; vgg: 'vgg16';
-                                     # resnet: 'resnet_9blocks' or 'resnet_6blocks'
-  # Any preset field can be overridden; None keeps the preset's value (a network ignores the
-  # fields it does not have).
-  model.features = config_dict.placeholder(tuple)       # channels per level (unet, vgg)
-  model.width = config_dict.placeholder(int)            # resnet: channels of the first conv
-  model.blocks = config_dict.placeholder(int)           # resnet: residual blocks
-  model.convs_per_level = config_dict.placeholder(int)  # unet: 3x3 convs per level
-  model.convs_per_block = config_dict.placeholder(int)  # vgg: 3x3 convs per VGG16 block
-  model.norm = config_dict.placeholder(str)             # 'batch', 'instance' or 'none'
-  model.activation = config_dict.placeholder(str)       # 'relu' or 'leaky_relu'
-  model.upsample = config_dict.placeholder(str)         # 'subpixel', 'transpose' or 'resize'
-  model.dropout = config_dict.placeholder(float)        # dropout rate in the inner decoder
-  model.output_activation = config_dict.placeholder(str)  # 'tanh', 'sigmoid' or 'none'
-  model.fusion_features = config_dict.placeholder(int)  # fusion: channels of the 1x1 fusion conv
-  model.vgg_features = 'pool'        # fusion: VGG16's mean block5_pool, or 'fc2' (at 224²)
-  model.vgg_trainable = False        # fusion: train the VGG16 branch too (default: frozen)
-  model.vgg_weights = ''             # fusion, vgg: Keras VGG16 .h5 ('': Keras cache, else random)
-
-  config.classify = classify = ml_collections.ConfigDict()   # task 'classification'
-  classify.prior = ''                # ab-bin prior from `colorjax prior` (.npy; '': uniform)
-  classify.neighbours = 5            # soft encoding: nearest bins that share a pixel's target
-  classify.sigma = 5.0               # soft encoding: Gaussian width (ab units)
-  classify.prior_sigma = 5.0         # rebalancing: Gaussian smoothing of the prior (ab units)
-  classify.uniform_mix = 0.5         # rebalancing: weight of the uniform distribution (lambda)
-  classify.decode = 'annealed_mean'  # bin probabilities -> ab: 'annealed_mean', 'mean' or 'mode'
-  classify.temperature = 0.38        # annealed mean: softmax temperature (1: the mean)
-
-  config.gan = gan = ml_collections.ConfigDict()   # tasks 'paired_gan' and 'cyclegan'
-  gan.objective = 'vanilla'          # 'vanilla' (non-saturating, from logits), 'lsgan' or 'hinge'
-  gan.epsilon = 0.0                  # vanilla: > 0 computes -log(D + epsilon) from probabilities
-  gan.l1_weight = 100.0              # paired: generator loss = adversarial + l1_weight · L1(ab)
-  gan.discriminator = 'patchgan'     # 'patchgan', or 'vgg' (the VGG16-GAN's; paired only)
-  gan.d_features = 64                # D's first width (vgg: VGG16's widths scaled by this / 64)
-  gan.d_layers = 3                   # PatchGAN stride-2 layers (3: 70x70 patches)
-  gan.d_norm = 'batch'               # D's norm: 'batch', 'instance' or 'none'
-  gan.d_head = (1024, 512)           # vgg: units of the Dense-norm-LeakyReLU-Dropout layers
-  gan.d_dropout = 0.5                # vgg: dropout rate in the head
-  gan.cycle_weight = 10.0            # CycleGAN: weight of the cycle-consistency L1
-  gan.identity_weight = 0.5          # CycleGAN: identity L1 weight, times cycle_weight
-  gan.pool_size = 50                 # CycleGAN: earlier fakes kept for the discriminators (0: off)
+  config.model = model()
 
   config.data = data = ml_collections.ConfigDict()
   data.source = 'samples'            # 'samples', 'folder:PATH' or 'tfds:NAME'
@@ -110,3 +75,35 @@ def get_config():
   data.threads = 0                   # tf.data worker threads per process (0: one per host core)
   data.shuffle_buffer = 4096         # TFDS: shuffle buffer of encoded images (file lists shuffle whole)
   return config
+
+
+def model(name='unet', preset='portrait'):
+  """The model group of network ``name`` at ``preset``: the fields every network reads, then
+  those only ``name`` reads. Any preset field can be overridden; None keeps the preset's."""
+  model = ml_collections.ConfigDict()
+  model.name = name                  # the network (the generator of a GAN): 'unet', 'fusion'
+                                     # (the fusion CNN), 'vgg' (VGG16-encoder U-Net), 'resnet'
+  model.preset = preset              # U-Net: 'portrait' (128²) or 'pix2pix' (U-Net-256);
+                                     # fusion: 'koalarization' or 'global_local'; vgg: 'vgg16';
+                                     # resnet: 'resnet_9blocks' or 'resnet_6blocks'
+  model.norm = config_dict.placeholder(str)             # 'batch', 'instance' or 'none'
+  model.upsample = config_dict.placeholder(str)         # 'subpixel', 'transpose' or 'resize'
+  model.output_activation = config_dict.placeholder(str)  # 'tanh', 'sigmoid' or 'none'
+  # Read by one network each, but checked for every one (colorjax/tasks/network.py).
+  model.activation = config_dict.placeholder(str)       # unet: 'relu' or 'leaky_relu'
+  model.width = config_dict.placeholder(int)            # resnet: channels of the first conv
+  model.blocks = config_dict.placeholder(int)           # resnet: residual blocks
+  if name in ('unet', 'vgg'):
+    model.features = config_dict.placeholder(tuple)     # channels per level
+  if name == 'unet':
+    model.convs_per_level = config_dict.placeholder(int)  # 3x3 convs per level
+    model.dropout = config_dict.placeholder(float)      # dropout rate in the inner decoder
+  if name == 'vgg':
+    model.convs_per_block = config_dict.placeholder(int)  # 3x3 convs per VGG16 block
+  if name == 'fusion':
+    model.fusion_features = config_dict.placeholder(int)  # channels of the 1x1 fusion conv
+    model.vgg_features = 'pool'      # VGG16's mean block5_pool, or 'fc2' (at 224²)
+    model.vgg_trainable = False      # train the VGG16 branch too (default: frozen)
+  if name in ('fusion', 'vgg'):
+    model.vgg_weights = ''           # Keras VGG16 .h5 ('': the Keras cache, else random)
+  return model

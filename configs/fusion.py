@@ -1,12 +1,12 @@
 """The fusion CNN: a local encoder on L fused with VGG16's global features, regressing ab.
 
-  python -m colorjax.main --config=configs/fusion.py --workdir=runs/fusion
-  python -m colorjax.main --config=configs/fusion.py --workdir=runs/fusion_imagenet \
+  colorjax train --config=configs/fusion.py --workdir=runs/fusion
+  colorjax train --config=configs/fusion.py --workdir=runs/fusion_imagenet \
       --config.data.source=tfds:imagenet2012 --config.batch_size=256 \
       --config.num_steps=100000 --config.compute_dtype=bfloat16   # at scale
-  python -m colorjax.main --config=configs/fusion.py:global_local --workdir=runs/global_local \
+  colorjax train --config=configs/fusion.py:global_local --workdir=runs/global_local \
       --config.model.vgg_weights=PATH/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
-  python -m colorjax.main --config=configs/fusion.py:demo --workdir=runs/fusion_demo   # CPU
+  colorjax train --config=configs/fusion.py:demo --workdir=runs/fusion_demo   # CPU
 
 The default is Deep Koalarization's encoder-fusion-decoder with VGG16's pooled block5 as the
 global embedding, MSE on ab; ``global_local`` is the global+local network (3-layer local net,
@@ -15,11 +15,7 @@ VGG16 is frozen (``--config.model.vgg_trainable=True`` trains it too). Its Keras
 from ``model.vgg_weights`` or, when that is empty, the Keras cache (~/.keras/models); without
 them it starts from random weights, with a warning.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(__file__))
-import default  # noqa: E402
+from configs import default
 
 
 def get_config(variant=''):
@@ -30,8 +26,7 @@ def get_config(variant=''):
   config.image_size = 128
   config.batch_size = 16
   config.num_steps = 3000
-  config.model.name = 'fusion'
-  config.model.preset = 'koalarization' if variant == '' else 'global_local'
+  config.model = default.model('fusion', 'koalarization' if variant == '' else 'global_local')
   config.optim.lr = 1e-3
   config.optim.schedule = 'cosine'
   config.optim.warmup_steps = 100

@@ -1,6 +1,6 @@
 """Shared test set-up: quiet TensorFlow, a compilation cache, glibc's default malloc, the base
 config, and image files written on the fly."""
-import importlib.util
+import importlib
 import os
 import pathlib
 import subprocess
@@ -32,9 +32,7 @@ from PIL import Image
 
 def load_config(name='default', variant=''):
   """configs/NAME.py's config, or its VARIANT (as in --config=configs/NAME.py:VARIANT)."""
-  spec = importlib.util.spec_from_file_location(name, ROOT / 'configs' / f'{name}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = importlib.import_module(f'configs.{name}')
   return module.get_config(variant) if variant else module.get_config()
 
 

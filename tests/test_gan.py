@@ -209,6 +209,7 @@ def test_the_vgg16_generator_starts_from_keras_vgg16_weights(keras_vgg_file):
 def test_a_regression_run_warm_starts_the_generator_only(tmp_path):
   regression = gan_config('cgan', task='regression', num_steps=1, checkpoint_every=1,
                           eval_every=1)
+  regression.loss = load_config().loss   # the group task 'regression' reads
   trained = jax.device_get(train.train_and_evaluate(regression, str(tmp_path)).params)
   state = fresh(gan_config('cgan'))[1]
   warm = checkpoint.load_params(str(tmp_path), state, tasks.get('paired_gan').INIT_FROM_BRANCH)

@@ -26,11 +26,12 @@ from ml_collections import config_flags
 from PIL import Image
 
 from colorjax.data import pipeline, sources
+from configs import default
 
 FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
 _CONFIG = config_flags.DEFINE_config_file(
-    'config', 'configs/default.py', 'Config whose data options are measured.', flag_values=FLAGS)
+    'config', default.__file__, 'Config whose data options are measured.', flag_values=FLAGS)
 _FOLDER = flags.DEFINE_string('folder', None, 'Folder of JPEGs (default: made from the samples).',
                               flag_values=FLAGS)
 _TFDS = flags.DEFINE_string('tfds', None, 'A prepared TFDS set to read (default: one built from '

@@ -1,6 +1,8 @@
 """Config validation before anything compiles: one sentence naming the field, the value and
 what is allowed."""
+import importlib
 import numbers
+import pkgutil
 
 
 class UserError(ValueError):
@@ -12,15 +14,40 @@ class ConfigError(UserError):
 
 
 def get_field(config, field):
-  """config['a.b.c'] by dotted path; ConfigError when it does not exist."""
+  """config['a.b.c'] by dotted path; ConfigError, naming the configs that have it, when it does
+  not exist."""
+  try:
+    return _lookup(config, field)
+  except LookupError:
+    having = _configs_with(field)
+    if not having or 'configs/default.py' in having:
+      raise ConfigError(f'config.{field} is missing; add it to the config (see '
+                        'configs/default.py).') from None
+    names = having[0] if len(having) == 1 else f'{", ".join(having[:-1])} or {having[-1]}'
+    raise ConfigError(f'config.{field} is missing; use {names}, whose fields include it.') from None
+
+
+def _lookup(config, field):
   value = config
   for part in field.split('.'):
     try:
       value = value[part]
     except (KeyError, AttributeError, TypeError):
-      raise ConfigError(f'config.{field} is missing; add it to the config (see '
-                        'configs/default.py).') from None
+      raise LookupError(field) from None
   return value
+
+
+def _configs_with(field):
+  """The files in configs/ whose config (no variant) has ``field``."""
+  import configs  # the experiment configs, installed with colorjax
+  having = []
+  for module in pkgutil.iter_modules(configs.__path__):
+    try:
+      _lookup(importlib.import_module(f'configs.{module.name}').get_config(), field)
+      having.append(f'configs/{module.name}.py')
+    except LookupError:
+      pass
+  return having
 
 
 def check_choice(config, field, allowed):

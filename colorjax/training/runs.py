@@ -14,6 +14,7 @@ from colorjax import tasks
 from colorjax.core import metrics, parallel, validation
 from colorjax.tasks import network
 from colorjax.training import checkpoint, experiment
+from configs import default
 
 CONFIG_FILE = 'config.json'
 INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 0}
@@ -59,11 +60,29 @@ def write_config(config, workdir):
 
 
 def read_config(workdir):
+  """The run's config.json, with the fields every run or its network reads that it lacks (added
+  to configs/default.py since it was written) at their defaults, and without the retired
+  ``mode``."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.isfile(path):
     raise validation.UserError(f'{workdir} is not a colorjax run: it has no {CONFIG_FILE}.')
   with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+    stored = json.load(f)
+  stored.pop('mode', None)
+  config = ml_collections.ConfigDict(stored)
+  defaults = default.base()
+  defaults.model = default.model(network.network_name(config))
+  _fill(config, defaults)
+  return config
+
+
+def _fill(config, defaults):
+  """Adds every field of ``defaults`` that ``config`` lacks; the values it has stay."""
+  for key, value in defaults.items():
+    if key not in config:
+      config[key] = value
+    elif isinstance(value, ml_collections.ConfigDict):
+      _fill(config[key], value)
 
 
 def load(workdir=None, checkpoint_path=None, config=None):
