@@ -64,7 +64,7 @@ TRACKED = {'regression': ('loss',), 'classification': ('loss',), 'paired_gan': (
 PUBLISHED_BF16_PEAK = {'H200': 989.4, 'H100': 989.4, 'A100': 312.0, 'L4': 121.0,
                        'TPU v4': 275.0, 'TPU v5 lite': 197.0, 'TPU v5e': 197.0,
                        'TPU v5p': 459.0, 'TPU v6 lite': 918.0, 'TPU v6e': 918.0}
-# --smoke: every workload at 32², batch 2, on thin networks.
+# --smoke: every workload at 32², batch 2, on thin networks (the fields its config has).
 SMOKE_FIELDS = {'model.features': (4, 8, 8, 8, 8), 'model.width': 4, 'model.blocks': 1,
                 'gan.d_features': 4}
 SMOKE_THIN = {'portrait': (4, 8), 'classify': (4, 8)}
@@ -103,7 +103,9 @@ def workload_config(name, dtype, smoke):
     config = vs_pytorch.load_config(source)
     config.image_size, config.batch_size, config.compute_dtype = size, batch, dtype
   if smoke:
-    config.update_from_flattened_dict(SMOKE_FIELDS)
+    # A family's config holds only its own fields: set those it has.
+    config.update_from_flattened_dict({k: v for k, v in SMOKE_FIELDS.items()
+                                       if k.split('.')[1] in config.get(k.split('.')[0], {})})
     if name in SMOKE_THIN:
       config.model.features = SMOKE_THIN[name]
   config.benchmark.input = 'synthetic'
