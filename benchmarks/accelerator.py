@@ -20,8 +20,8 @@ Workloads, each colorjax's training step from a uint8 batch on the device (synth
 
 For each, float32 and bfloat16: compile time, median and p90 step time, images/sec per device,
 the model's FLOPs per image (the plain network's convolutions and matmuls,
-``colorjax.training.benchmark.model_flops``), achieved TFLOP/s, and its share of the bf16 matmul peak
-measured in this run and, where the device is known, of its published dense bf16 peak. The
+``colorjax.training.benchmark.model_flops``), achieved TFLOP/s, and its share of the bf16 matmul
+peak measured in this run and, where the device is known, of its published dense bf16 peak. The
 bfloat16 run is also a synthetic training run (``--train_steps`` steps on one batch): its
 loss, over the first and last tenth of the steps, must fall. Where PyTorch is importable, the
 first three workloads also run in PyTorch (``benchmarks/vs_pytorch.py``'s modules, bf16

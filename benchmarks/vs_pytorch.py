@@ -390,8 +390,8 @@ def _synchronize(device):
 
 def measure_torch(name, batch_size, image_size, steps, warmup, compute_dtype, device,
                   compiled=False):
-  """{step_s_median, images_per_s, ...} of the PyTorch step, timed as colorjax.training.benchmark.measure
-  times its own: the same batch every step, one synchronisation per step; ``compiled``: the
+  """{step_s_median, images_per_s, ...} of the PyTorch step, timed as
+  colorjax.training.benchmark.measure times its own: the same batch every step, one synchronisation per step; ``compiled``: the
   step under ``torch.compile`` (compiled during the warm-up steps)."""
   import torch
   torch.manual_seed(0)
