@@ -207,6 +207,7 @@ def test_a_bad_prior_file_is_one_sentence(tmp_path):
 
 def test_without_a_prior_the_weights_are_uniform_rebalancing_with_one_warning(caplog):
   with caplog.at_level(logging.WARNING):
+    experiment.validate(tiny_classification())   # training checks its config first
     weights = classification.class_weights(tiny_classification())
   (record,) = [r for r in caplog.records if 'prior' in r.getMessage()]
   assert record.getMessage().count('. ') == 0 and 'uniform prior' in record.getMessage()
@@ -236,6 +237,7 @@ def test_a_classification_run_compares_with_regression_and_exports(trained_run, 
   assert grid.shape == (top + 4 * 34 - 2, 4 * 34 - 2, 3)
   assert all(grid[:top, 34 * c:34 * c + 32].min() < 100 for c in range(4))
   assert grid[:top, 32:34].min() == 255  # nothing drawn in the gaps: labels are cut to fit
+  prior.unlink()  # only training reads the prior: the run still loads without it
   run = runs.load(str(workdir))
   runs.check_resolution(run, 64)  # what colorize and export ask before they run
   L = jnp.asarray(np.random.default_rng(5).uniform(0, 100, (3, 32, 32, 1)), jnp.float32)

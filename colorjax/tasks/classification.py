@@ -56,13 +56,15 @@ def load_prior(path):
 
 
 def class_weights(config):
-  """The rebalancing weight of each bin (float32 [Q]), from the config and its prior file."""
+  """The rebalancing weight of each bin (float32 [Q]), from the config and its prior file.
+
+  Only training reads them, and training validates the prior file first; a run folder
+  loaded for inference without its prior file (moved, say) gets uniform weights, which
+  ``predict`` never reads."""
   centres = bins.centres()
-  if config.classify.prior:
+  if config.classify.prior and os.path.isfile(config.classify.prior):
     prior = load_prior(config.classify.prior)
   else:
-    logging.warning('config.classify.prior is empty, so class rebalancing uses a uniform prior '
-                    '(compute one with colorjax prior).')
     prior = np.full(len(centres), 1.0 / len(centres))
   return bins.rebalancing_weights(prior, centres, config.classify.prior_sigma,
                                   config.classify.uniform_mix).astype(np.float32)
@@ -112,6 +114,9 @@ def validate(config):
                                  "file written by colorjax prior, or '' for a uniform prior.")
   if prior:
     load_prior(prior)
+  else:
+    logging.warning('config.classify.prior is empty, so class rebalancing uses a uniform prior '
+                    '(compute one with colorjax prior).')
 
 
 @jax.jit
