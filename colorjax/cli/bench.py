@@ -3,8 +3,9 @@
   colorjax bench --config=configs/unet.py --steps=50 --config.batch_size=64
   colorjax bench --config=configs/unet.py:demo --input=pipeline   # end to end, with tf.data
 
-See colorjax/benchmark.py for what is measured. With the default synthetic input it needs JAX
-only (no TensorFlow). Each flag, when given, overrides the config's ``benchmark`` field.
+See colorjax/training/benchmark.py for what is measured. With the default synthetic input it
+needs JAX only (no TensorFlow). Each flag, when given, overrides the config's ``benchmark``
+field.
 """
 from absl import flags
 from ml_collections import config_flags

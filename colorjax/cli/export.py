@@ -5,7 +5,8 @@
 
 The file holds the ``jax.export`` serialisation of the run's predict function at a fixed
 network resolution (any batch size), lowered for CPU, CUDA and TPU, and its weights; see
-colorjax/artifact.py for the format. No training config or model code is needed to run it.
+colorjax/inference/artifact.py for the format. Running it needs no training config or model
+code.
 """
 import os
 
