@@ -112,3 +112,34 @@ def test_the_colorizer_from_python_gives_what_the_command_writes(trained_run, tm
   np.testing.assert_array_equal(batched[2], written)
   with pytest.raises(UserError, match=r'must be uint8 \[H, W\] or \[H, W, 3\]; got float64'):
     colorizer(np.zeros((8, 8, 3)))
+
+
+def test_colorize_never_writes_one_output_twice_nor_over_an_existing_file(trained_run, tmp_path):
+  """Same names from two folders get distinct outputs; a NAME_compare side-by-side never lands
+  on another input's output or on an input; a file already there is kept unless --overwrite."""
+  for folder, seed in (('a', 1), ('b', 2)):
+    (tmp_path / folder).mkdir()
+    Image.fromarray(colour_image(seed)).save(tmp_path / folder / 'same.png')
+  Image.fromarray(colour_image(3)).save(tmp_path / 'a' / 'same_compare.png')
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'kept.png').write_bytes(b'mine')
+  Image.fromarray(colour_image(4)).save(tmp_path / 'kept.png')
+  args = [f'--workdir={trained_run}', f'--output={out}', '--keep_original',
+          tmp_path / 'a', tmp_path / 'b', tmp_path / 'kept.png']
+  result = run_cli('colorize', *args)
+  assert result.returncode == 1 and 'Colorized 3 image(s)' in result.stdout
+  assert 'kept.png exists already (--overwrite to replace it)' in result.stderr
+  assert (out / 'kept.png').read_bytes() == b'mine'
+  written = sorted(p.name for p in out.iterdir())
+  assert written == ['kept.png', 'same-2.png', 'same-2_compare.png', 'same.png',
+                     'same_compare-2.png', 'same_compare-2_compare.png', 'same_compare.png']
+  # a's same.png, b's same.png and a's same_compare.png: three distinct colorizations
+  lightness = {name: skcolor.rgb2lab(np.asarray(Image.open(out / name)) / 255.0)[..., 0]
+               for name in ('same.png', 'same-2.png', 'same_compare-2.png')}
+  for name, seed in (('same.png', 1), ('same-2.png', 2), ('same_compare-2.png', 3)):
+    original = skcolor.rgb2lab(colour_image(seed) / 255.0)[..., 0]
+    assert np.abs(lightness[name] - original).mean() < 0.5, name
+  result = run_cli('colorize', *args, '--overwrite')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert (out / 'kept.png').read_bytes() != b'mine'

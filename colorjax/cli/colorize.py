@@ -11,6 +11,7 @@ No TensorFlow here.
 """
 import collections
 import glob
+import itertools
 import os
 import sys
 
@@ -43,6 +44,8 @@ _KEEP = flags.DEFINE_boolean('keep_original', False,
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Images per network call.', flag_values=FLAGS)
 _MAX_PIXELS = flags.DEFINE_integer('max_pixels', images.DEFAULT_MAX_PIXELS,
                                    'Larger images are skipped.', flag_values=FLAGS)
+_OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace outputs that exist already (an '
+                                  'input is never replaced).', flag_values=FLAGS)
 
 
 def find_inputs(arguments):
@@ -65,10 +68,14 @@ def find_inputs(arguments):
 def distinct_names(found):
   """``found`` with relative names made distinct once extensions change: photo.jpg and
   photo.png would both become photo.png, so they become photo_jpg and photo_png."""
-  stems = collections.Counter(os.path.splitext(r)[0].lower() for _, r in found if r)
+  extensions = collections.defaultdict(set)
+  for _, relative in found:
+    if relative:
+      stem, ext = os.path.splitext(relative.lower())
+      extensions[stem].add(ext)
   renamed = []
   for path, relative in found:
-    if relative and stems[os.path.splitext(relative)[0].lower()] > 1:
+    if relative and len(extensions[os.path.splitext(relative.lower())[0]]) > 1:
       stem, ext = os.path.splitext(relative)
       relative = f'{stem}_{ext[1:]}{ext}'
     renamed.append((path, relative))
@@ -85,6 +92,37 @@ def output_path(output_dir, relative, fmt, suffix=''):
   return path
 
 
+def plan_outputs(todo, output_dir, fmt, keep_original, overwrite):
+  """[(input path, output, side-by-side or None, error or None)]: every file this call will
+  write, claimed once. Two inputs that would share an output (same names from two folders, or
+  a name equal to another's NAME_compare) get distinct ones (NAME-2, NAME-3, …); an input, or a
+  file that exists already (unless ``overwrite``), is never written over."""
+  inputs = {os.path.realpath(p) for p, _ in todo}
+  claimed, plan = set(), []
+  for path, relative in todo:
+    try:
+      if relative is None:
+        raise images.ImageError('missing', 'no such file, folder or matching glob')
+      stem, ext = os.path.splitext(relative)
+      for n in itertools.count(1):
+        name = relative if n == 1 else f'{stem}-{n}{ext}'
+        paths = [output_path(output_dir, name, fmt)]
+        if keep_original:
+          paths.append(output_path(output_dir, name, fmt, '_compare'))
+        if not claimed & set(paths):
+          break
+      claimed.update(paths)
+      for out in paths:
+        if out in inputs:
+          raise images.ImageError('unsafe name', f'{out} would overwrite an input')
+        if os.path.lexists(out) and not overwrite:
+          raise images.ImageError('exists', f'{out} exists already (--overwrite to replace it)')
+      plan.append((path, paths[0], paths[1] if keep_original else None, None))
+    except images.ImageError as e:
+      plan.append((path, None, None, str(e)))
+  return plan
+
+
 def main(argv):
   inputs = argv[1:]
   sources = [bool(_WORKDIR.value or _CHECKPOINT.value), bool(_EXPORTED.value)]
@@ -98,33 +136,29 @@ def main(argv):
   else:
     colorizer = Colorizer.from_run(_WORKDIR.value, _CHECKPOINT.value, _RESOLUTION.value,
                                    _BATCH.value)
-  todo = distinct_names(find_inputs(inputs))
-  inputs_real = {os.path.realpath(p) for p, _ in todo}
-  failures, written = [], 0
-  batch = []
+  plan = plan_outputs(distinct_names(find_inputs(inputs)), _OUTPUT.value, _FORMAT.value,
+                      _KEEP.value, _OVERWRITE.value)
+  failures = [(path, error) for path, _, _, error in plan if error]
+  written, batch = 0, []
 
   def flush():
     nonlocal written
     for item, result in zip(batch, colorizer.colorize([item['rgb'] for item in batch])):
       _save(item['out'], result)
-      if _KEEP.value:
+      if item['compare']:
         _save(item['compare'], np.concatenate([item['rgb'], result], axis=1))
       written += 1
     batch.clear()
 
-  for path, relative in tqdm.tqdm(todo, unit='image', desc='colorize'):
+  for path, out, compare, error in tqdm.tqdm(plan, unit='image', desc='colorize'):
+    if error:
+      continue
     try:
-      if relative is None:
-        raise images.ImageError('missing', 'no such file, folder or matching glob')
-      out = output_path(_OUTPUT.value, relative, _FORMAT.value)
-      if out in inputs_real:
-        raise images.ImageError('unsafe name', 'the output would overwrite an input')
       rgb = images.decode(images.read_bytes(path), max_pixels=_MAX_PIXELS.value)
-      batch.append({'rgb': rgb, 'out': out,
-                    'compare': output_path(_OUTPUT.value, relative, _FORMAT.value, '_compare')})
     except images.ImageError as e:
       failures.append((path, str(e)))
       continue
+    batch.append({'rgb': rgb, 'out': out, 'compare': compare})
     if len(batch) == _BATCH.value:
       flush()
   flush()
