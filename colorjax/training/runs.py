@@ -3,12 +3,17 @@
 The one place that builds a run's TrainState and checkpointer, for training and for the
 commands that load a trained run (evaluate, colorize, export). No TensorFlow here.
 """
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
+import socket
+import time
 
 import jax
 import ml_collections
+from absl import logging
 
 from colorjax import tasks
 from colorjax.core import metrics, parallel, validation
@@ -17,6 +22,7 @@ from colorjax.training import checkpoint, experiment
 from configs import default
 
 CONFIG_FILE = 'config.json'
+METRICS_FILE = 'metrics.jsonl'
 INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 0}
 
 
@@ -54,9 +60,151 @@ def checkpointer(config, workdir):
 
 
 def write_config(config, workdir):
+  """config.json, written whole or not at all (a temporary file renamed over the old one)."""
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, CONFIG_FILE), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    path = os.path.join(workdir, CONFIG_FILE)
+    try:
+      with open(path + '.tmp', 'w') as f:
+        f.write(config.to_json_best_effort(indent=2))
+        f.flush()
+        os.fsync(f.fileno())
+      os.replace(path + '.tmp', path)
+    finally:
+      if os.path.exists(path + '.tmp'):
+        os.remove(path + '.tmp')
+
+
+def _fields(config):
+  """{dotted field: value} of a config, tuples as JSON lists (as config.json holds them)."""
+  def walk(tree, prefix):
+    for key, value in tree.items():
+      if isinstance(value, dict):
+        yield from walk(value, f'{prefix}{key}.')
+      else:
+        yield f'{prefix}{key}', value
+  return dict(walk(json.loads(config.to_json_best_effort()), ''))
+
+
+def _state_shapes(config):
+  """(path, shape, dtype) of every array of the TrainState ``config`` builds (nothing runs)."""
+  config = experiment.frozen(config)
+  task = tasks.get(config.task)
+  shape = (config.image_size, config.image_size)
+  state = jax.eval_shape(lambda r: task.init(r, config, shape), jax.random.PRNGKey(0))
+  return [(jax.tree_util.keystr(path), leaf.shape, leaf.dtype)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]]
+
+
+def check_resume(stored, config, workdir):
+  """The fields a resume changes, [(field, stored value, new value)]; one sentence naming the
+  first field whose change alone gives the state other shapes (another model, task or
+  optimiser structure), which the run's checkpoints cannot restore into."""
+  old, new = _fields(stored), _fields(config)
+  missing = object()
+  changed = [(k, old.get(k, missing), new.get(k, missing)) for k in sorted(set(old) | set(new))
+             if old.get(k, missing) != new.get(k, missing)]
+  reference = _state_shapes(stored)
+  if not changed or _state_shapes(config) == reference:
+    return changed
+  culprit = changed[0][0]
+  for field, _, value in changed:
+    if field in old and field in new:
+      trial = ml_collections.ConfigDict(stored)
+      trial.update_from_flattened_dict({field: value})
+      try:
+        fits = _state_shapes(trial) == reference
+      except (KeyError, AttributeError, ValueError):  # the field needs others that changed too
+        fits = False
+      if not fits:
+        culprit = field
+        break
+  before, after = old.get(culprit, '(none)'), new.get(culprit, '(none)')
+  raise validation.ConfigError(
+      f'config.{culprit}={after!r} does not fit the run in {workdir}, trained with '
+      f'{before!r}: its checkpoints hold another state; resume with the run\'s own value, or '
+      'use another workdir.')
+
+
+class WorkdirLock:
+  """One training job per workdir: process 0 holds an exclusive lock on WORKDIR/.lock while it
+  trains (the kernel drops it when the process ends, even by kill -9); a second trainer is
+  refused in one sentence naming the holder."""
+
+  def __init__(self, workdir):
+    self.path = os.path.join(workdir, '.lock')
+    self.file = None
+
+  def __enter__(self):
+    if jax.process_index() != 0:
+      return self
+    file = open(self.path, 'a+')
+    try:
+      fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      file.seek(0)
+      holder = file.read().strip() or 'another process'
+      file.close()
+      raise validation.UserError(f'{os.path.dirname(self.path)} is being trained by {holder}; '
+                                 'stop that run first, or use another workdir.') from None
+    file.truncate(0)
+    file.write(f'process {os.getpid()} on {socket.gethostname()}, started '
+               f'{time.strftime("%Y-%m-%d %H:%M:%S")}')
+    file.flush()
+    self.file = file
+    return self
+
+  def __exit__(self, *exc):
+    if self.file is not None:
+      self.file.close()  # closing releases the lock
+      self.file = None
+
+
+@contextlib.contextmanager
+def claim(config, workdir):
+  """The workdir for one training job: created, locked, checked against the run it holds (a
+  resume that would change the state's shapes is refused before anything is written), with
+  ``config`` written to its config.json; the lock is held until the block ends."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with WorkdirLock(workdir) as lock:
+      stored = (read_config(workdir) if _has_checkpoint(workdir) else None)
+      if stored is not None:
+        changed = check_resume(stored, config, workdir)
+        if changed:
+          logging.info('Resuming %s with changed fields: %s.', workdir, '; '.join(
+              f'{field} {old!r} -> {new!r}' for field, old, new in changed))
+      write_config(config, workdir)
+      yield lock
+  except OSError as e:
+    raise validation.UserError(f'Cannot write to the workdir {workdir} ({e.strerror}).') from None
+
+
+def _has_checkpoint(workdir):
+  folder = os.path.join(workdir, 'checkpoints')
+  return os.path.isdir(folder) and any(name.isdigit() for name in os.listdir(folder))
+
+
+def trim_metrics(workdir, step):
+  """Drops metrics.jsonl rows after ``step`` (written past the checkpoint a resume restores),
+  so that the log matches the state; rewritten whole (a temporary file renamed over it)."""
+  path = os.path.join(workdir, METRICS_FILE)
+  if jax.process_index() != 0 or not os.path.isfile(path):
+    return
+  with open(path) as f:
+    rows = f.readlines()
+  kept = [row for row in rows if _row_step(row) <= step]
+  if len(kept) < len(rows):
+    with open(path + '.tmp', 'w') as f:
+      f.writelines(kept)
+    os.replace(path + '.tmp', path)
+    logging.info('Dropped %d rows after step %d from %s.', len(rows) - len(kept), step, path)
+
+
+def _row_step(row):
+  try:
+    return int(json.loads(row)['step'])
+  except (ValueError, KeyError, TypeError):
+    return float('inf')  # a torn last line of a killed run: dropped
 
 
 def read_config(workdir):

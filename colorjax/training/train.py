@@ -189,16 +189,18 @@ def jitted_train_step(task, config, mesh):
 
 def train_and_evaluate(config, workdir):
   """Trains config.task for config.num_steps steps, resuming from workdir if it has a run."""
-  from colorjax.data import pipeline, sources  # imports TensorFlow
+  from colorjax.data import sources  # imports TensorFlow
   experiment.validate(config)
   config = experiment.frozen(config)
   source = sources.open_source(config.data)   # a missing data set: one sentence, no workdir
   source.check()
-  try:
-    os.makedirs(workdir, exist_ok=True)
-    runs.write_config(config, workdir)
-  except OSError as e:
-    raise validation.UserError(f'Cannot write to the workdir {workdir} ({e.strerror}).') from None
+  with runs.claim(config, workdir):
+    return _train(config, workdir, source)
+
+
+def _train(config, workdir, source):
+  """train_and_evaluate in a claimed workdir."""
+  from colorjax.data import pipeline  # imports TensorFlow
   task = tasks.get(config.task)
   mesh = parallel.make_mesh()
   shard = parallel.shard_of_data()
@@ -214,6 +216,7 @@ def train_and_evaluate(config, workdir):
   if checkpoints.latest_step() is not None:
     state, saved_positions = checkpoints.restore(state)
     data_state = _own_position(saved_positions)
+    runs.trim_metrics(workdir, int(jax.device_get(state.step)))
     logging.info('Resumed from %s.', checkpoints.path(checkpoints.latest_step()))
   elif config.init_from:
     state = checkpoint.load_params(config.init_from, state,
