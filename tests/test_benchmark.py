@@ -53,8 +53,8 @@ def test_end_to_end_benchmark_reads_the_sample_photos_and_reports_the_data_wait(
 
 
 @pytest.mark.parametrize('field, value, allowed', [
-    ('input', 'tfrecord', "'synthetic', 'pipeline'"), ('steps', 0, '[1, inf]'),
-    ('warmup', -1, '[0, inf]')])
+    ('input', 'tfrecord', "'synthetic', 'pipeline'"), ('steps', 0, '[1, inf)'),
+    ('warmup', -1, '[0, inf)')])
 def test_a_bad_benchmark_field_is_one_sentence(config, field, value, allowed):
   config.benchmark[field] = value
   pattern = rf'config\.benchmark\.{field}=.*{re.escape(allowed)}'

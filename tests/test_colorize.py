@@ -143,3 +143,21 @@ def test_colorize_never_writes_one_output_twice_nor_over_an_existing_file(traine
   result = run_cli('colorize', *args, '--overwrite')
   assert result.returncode == 0, result.stderr[-2000:]
   assert (out / 'kept.png').read_bytes() != b'mine'
+
+
+def test_a_fifo_among_the_inputs_is_skipped_and_an_empty_folder_is_one_sentence(trained_run,
+                                                                                 tmp_path):
+  inputs = tmp_path / 'in'
+  inputs.mkdir()
+  Image.fromarray(colour_image(1)).save(inputs / 'photo.png')
+  os.mkfifo(inputs / 'pipe.jpg')   # opening it to read would block until a writer comes
+  result = run_cli('colorize', f'--workdir={trained_run}', f'--output={tmp_path / "out"}', inputs)
+  assert result.returncode == 1 and 'Colorized 1 image(s)' in result.stdout
+  assert 'pipe.jpg: unreadable: not a regular file' in result.stderr
+  (tmp_path / 'empty').mkdir()
+  result = run_cli('colorize', f'--workdir={trained_run}', f'--output={tmp_path / "out2"}',
+                   tmp_path / 'empty')
+  assert result.returncode == 2
+  assert result.stderr.strip().splitlines()[-1].startswith(
+      f'colorjax colorize: found no images in {tmp_path / "empty"} (looked recursively for')
+  assert not (tmp_path / 'out2').exists()

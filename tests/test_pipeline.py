@@ -155,6 +155,15 @@ def test_streamed_images_are_inspected_in_tensorflow_as_pillow_does():
   assert int(pipeline._tf_plain_short(tf.constant(jpeg), 10 ** 6)) == 400
 
 
+def test_a_fifo_among_the_files_is_skipped_not_waited_on(config, tmp_path):
+  write_colour_images(tmp_path, 4)
+  os.mkfifo(tmp_path / 'pipe.jpg')
+  config.data.source, config.data.eval_fraction = f'folder:{tmp_path}', 0.0
+  batches = pipeline.train_batches(config)
+  assert take(batches, 2)[1]['rgb'].shape == (4, 32, 32, 3)
+  assert batches.skip_logs[0].counts() == {'unreadable': 1}
+
+
 def test_every_file_bad_is_one_clear_error(config, tmp_path):
   for name in ('a.jpg', 'b.png'):
     (tmp_path / name).write_text('not an image')
@@ -281,7 +290,7 @@ def test_tf_lab_conversion_matches_skimage_over_a_million_colours():
     ('data.color_space', 'hsv', "use one of 'rgb', 'lab'"),
     ('data.pairing', 'both', "use one of 'paired', 'unpaired'"),
     ('data.eval_fraction', 1.0, r'in \[0, 1\)'),
-    ('image_size', 0, r'an integer in \[1, inf\]'),
+    ('image_size', 0, r'an integer in \[1, inf\)'),
     ('batch_size', -4, 'config.batch_size=-4'),
     ('data.scale_range', (2.0, 1.0), '0 < lo <= hi'),
 ])

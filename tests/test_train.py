@@ -114,9 +114,16 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
 
 @pytest.mark.parametrize('field, value, message', [
     ('task', 'gan', "config.task='gan' is not allowed; use one of 'regression'"),
-    ('num_steps', 0, r'config.num_steps=0 is not allowed; use an integer in \[1, inf\]'),
-    ('optim.lr', -1.0, r'config.optim.lr=-1.0 is not allowed; use a number in \(0, inf\]'),
+    ('num_steps', 0, r'config.num_steps=0 is not allowed; use an integer in \[1, inf\)'),
+    ('optim.lr', -1.0, r'config.optim.lr=-1.0 is not allowed; use a number in \(0, inf\)'),
     ('optim.b1', 1.0, r'config.optim.b1=1.0 is not allowed; use a number in \[0, 1\)'),
+    ('optim.lr', float('inf'), r'config.optim.lr=inf is not allowed; use a number in \(0, inf\)'),
+    ('optim.lr', float('nan'), r'config.optim.lr=nan is not allowed'),
+    ('model.dropout', 2.0, r'config.model.dropout=2.0 is not allowed; use a rate in \[0, 1\)'),
+    ('loss.weights', {}, r"config.loss.weights=\{\} is not allowed; give at least one positive "
+     'weight'),
+    ('loss.weights', {'l1': 0.0}, r'config.loss.weights=\{.l1.: 0.0\} is not allowed'),
+    ('data.threads', -1, r'config.data.threads=-1 is not allowed; use an integer in \[0, inf\)'),
     ('optim.schedule', 'step', "use one of 'constant', 'warmup', 'linear', 'cosine'"),
     ('compute_dtype', 'float16', "use one of 'float32', 'bfloat16'"),
     ('model.preset', 'resnet', "use one of 'portrait', 'pix2pix'"),
@@ -133,7 +140,7 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
      "'vanilla', 'lsgan', 'hinge'"),
     ('cgan:gan.discriminator', 'stylegan', "use one of 'patchgan', 'vgg'"),
     ('cgan:gan.l1_weight', -1.0, r'config.gan.l1_weight=-1.0 is not allowed; use a number in '
-     r'\[0, inf\]'),
+     r'\[0, inf\)'),
     ('cgan:gan.d_layers', 7, 'with gan.d_layers=7; the PatchGAN needs at least 384 pixels'),
     ('cgan:gan.d_head', (0,), r'config.gan.d_head=\(0,\) is not allowed'),
     ('vgg_gan:image_size', 224, "gan.discriminator='vgg'; it pools 6 times, so use a multiple "
@@ -143,7 +150,7 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('cyclegan:model.name', 'fusion', "config.model.name='fusion' is not allowed; use one of "
      "'unet', 'resnet'"),
     ('cyclegan:model.blocks', -1, r'config.model.blocks=-1 is not allowed; use an integer in '
-     r'\[0, inf\]'),
+     r'\[0, inf\)'),
     ('cyclegan:gan.discriminator', 'vgg', "use one of 'patchgan'"),
     ('cyclegan:gan.pool_size', -1, r'config.gan.pool_size=-1 is not allowed'),
     ('cyclegan:optim.decay_start', 1.5, r'config.optim.decay_start=1.5 is not allowed; use a '
@@ -156,11 +163,11 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('fusion:model.vgg_weights', '/no/vgg16.h5', "config.model.vgg_weights='/no/vgg16.h5' is not "
      'allowed; use the path of a Keras VGG16 .h5 file'),
     ('fusion:model.fusion_features', 0, r'config.model.fusion_features=0 is not allowed; use an '
-     r'integer in \[1, inf\]'),
+     r'integer in \[1, inf\)'),
     ('fusion:image_size', 48, 'total stride of 32, so use a multiple of 32'),
     ('classify:classify.decode', 'median', "use one of 'annealed_mean', 'mean', 'mode'"),
     ('classify:classify.temperature', 0.0, r'config.classify.temperature=0.0 is not allowed; use '
-     r'a number in \(0, inf\]'),
+     r'a number in \(0, inf\)'),
     ('classify:classify.neighbours', 0, r'config.classify.neighbours=0 is not allowed; use an '
      r'integer in \[1, 261\]'),
     ('classify:classify.sigma', -5.0, r'config.classify.sigma=-5.0 is not allowed'),

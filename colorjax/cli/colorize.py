@@ -138,6 +138,9 @@ def main(argv):
                                    _BATCH.value)
   plan = plan_outputs(distinct_names(find_inputs(inputs)), _OUTPUT.value, _FORMAT.value,
                       _KEEP.value, _OVERWRITE.value)
+  if not plan:
+    raise validation.UserError(f'found no images in {", ".join(inputs)} (looked recursively '
+                               f'for {", ".join(images.EXTENSIONS)}).')
   failures = [(path, error) for path, _, _, error in plan if error]
   written, batch = 0, []
 

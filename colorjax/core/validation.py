@@ -1,6 +1,7 @@
 """Config validation before anything compiles: one sentence naming the field, the value and
 what is allowed."""
 import importlib
+import math
 import numbers
 import pkgutil
 
@@ -59,17 +60,17 @@ def check_choice(config, field, allowed):
 
 def check_number(config, field, *, low=None, high=None, low_open=False, high_open=False,
                  integer=False):
-  """A number in [low, high] (or open at either end)."""
+  """A finite number in [low, high] (or open at either end)."""
   value = get_field(config, field)
   kind = numbers.Integral if integer else numbers.Real
-  ok = isinstance(value, kind) and not isinstance(value, bool)
+  ok = isinstance(value, kind) and not isinstance(value, bool) and math.isfinite(value)
   if ok and low is not None:
     ok = value > low if low_open else value >= low
   if ok and high is not None:
     ok = value < high if high_open else value <= high
   if not ok:
-    left = ('(' if low_open else '[') + ('-inf' if low is None else str(low))
-    right = ('inf' if high is None else str(high)) + (')' if high_open else ']')
+    left = '(-inf' if low is None else ('(' if low_open else '[') + str(low)
+    right = 'inf)' if high is None else str(high) + (')' if high_open else ']')
     what = 'an integer' if integer else 'a number'
     raise ConfigError(f'config.{field}={value!r} is not allowed; use {what} in {left}, {right}.')
 

@@ -8,6 +8,8 @@ No TensorFlow here.
 """
 import io
 import math
+import os
+import stat
 import warnings
 
 import numpy as np
@@ -32,13 +34,24 @@ class ImageError(Exception):
     self.reason = reason
 
 
-def read_bytes(path):
-  """The file's bytes, or ImageError('unreadable') for a missing or forbidden file."""
+def _open_regular(path):
+  """The file opened for reading; ImageError('unreadable') for a missing or forbidden path, or
+  one that is not a regular file (a FIFO or device named .jpg would block a reader forever)."""
   try:
-    with open(path, 'rb') as f:
-      return f.read()
+    if not stat.S_ISREG(os.stat(path).st_mode):
+      raise ImageError('unreadable', 'not a regular file')
+    return open(path, 'rb')
   except OSError as e:
     raise ImageError('unreadable', e.strerror or str(e)) from None
+
+
+def read_bytes(path):
+  """The file's bytes, or ImageError('unreadable') (see _open_regular)."""
+  with _open_regular(path) as f:
+    try:
+      return f.read()
+    except OSError as e:
+      raise ImageError('unreadable', e.strerror or str(e)) from None
 
 
 def to_rgb(image):
@@ -122,11 +135,11 @@ def inspect(file, max_pixels=DEFAULT_MAX_PIXELS):
 
 def inspect_path(path, max_pixels=DEFAULT_MAX_PIXELS):
   """``inspect`` of a file by path; ImageError('unreadable') when it cannot be read."""
-  try:
-    with open(path, 'rb') as f:
+  with _open_regular(path) as f:
+    try:
       return inspect(f, max_pixels)
-  except OSError as e:
-    raise ImageError('unreadable', e.strerror or str(e)) from None
+    except OSError as e:
+      raise ImageError('unreadable', e.strerror or str(e)) from None
 
 
 def dct_ratio(short_side, min_short_side):

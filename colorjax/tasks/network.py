@@ -172,6 +172,9 @@ def _validate_network(config, model):
     if not model.features or any(f < 1 for f in model.features):
       raise validation.ConfigError(f'config.model.features={model.features!r} is not allowed; '
                                    'use positive channel counts, one per level.')
+  if isinstance(model, unet.UNet) and not 0 <= model.dropout < 1:
+    raise validation.ConfigError(f'config.model.dropout={model.dropout!r} is not allowed; use a '
+                                 'rate in [0, 1).')
   if network_name(config) == 'fusion':
     validation.check_choice(config, 'model.vgg_features', fusion.VGG_FEATURES)
     validation.check_choice(config, 'model.vgg_trainable', (False, True))

@@ -84,4 +84,8 @@ def validate(config):
         raise validation.ConfigError(
             f'config.{field}.{name}={weight!r} is not allowed; use non-negative weights for '
             f'{", ".join(losses.PIXEL_LOSSES)}.')
+  if not any(validation.get_field(config, 'loss.weights').values()):
+    raise validation.ConfigError(
+        f'config.loss.weights={dict(config.loss.weights)!r} is not allowed; give at least one '
+        f'positive weight among {", ".join(losses.PIXEL_LOSSES)}.')
   validation.check_number(config, 'loss.switch_step', low=0, integer=True)
