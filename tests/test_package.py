@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from colorjax.core import visualize
@@ -128,3 +129,24 @@ def test_preview_rejects_a_bad_config_value_in_one_sentence(tmp_path):
   assert result.stderr.strip().endswith(
       "colorjax preview: config.data.color_space='hsv' is not allowed; use one of 'rgb', 'lab'.")
   assert 'Traceback' not in result.stderr
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--config=configs/unet.py:demo', '--config.optim.lrr=1'],
+     'a --config override names a field the config does not have: lrr; Did you mean "lr"'),
+    (['--config=configs/unet.py:nodemo'],
+     "flag --config=configs/unet.py:nodemo: ValueError: configs/unet.py:nodemo is not a variant; "
+     "use 'demo' or none."),
+    (['--config=configs/nope.py'], "No such file or directory: 'configs/nope.py'"),
+    (['--config=configs/unet.py', '--config.optim.lr=abc'],
+     "flag --config.optim.lr=abc: could not convert string to float: 'abc'"),
+    (['--config=configs/unet.py'], 'flag --workdir=None: Flag --workdir must have a value'),
+])
+def test_a_command_line_the_flags_refuse_is_one_line(tmp_path, flags, message):
+  workdir = [f'--workdir={tmp_path / "run"}'] if 'workdir' not in message else []
+  result = run(sys.executable, '-m', 'colorjax.cli', 'train', *workdir, *flags)
+  assert result.returncode == 2
+  (line,) = result.stderr.strip().splitlines()
+  assert line.startswith('colorjax train: ') and message in line
+  assert line.endswith('(colorjax train --help lists the flags)')
+  assert not (tmp_path / 'run').exists()

@@ -48,6 +48,20 @@ def command_help(name, module):
           f'{module.FLAGS.get_help(include_special_flags=False)}')
 
 
+def command_line_error(error):
+  """One line for a command line the flags refuse: absl's sentence, or the last line of the
+  config file's own error (not its traceback), or the config field an override names that the
+  config does not have."""
+  text = str(error).replace('\\n', '\n')
+  if isinstance(error, (AttributeError, KeyError)):   # --config.a.b=… on a field that is not there
+    lines = [line.strip(' \'"\\') for line in text.splitlines() if line.strip(' \'"\\')]
+    return 'a --config override names a field the config does not have: ' + '; '.join(lines)
+  lines = [line.strip() for line in text.splitlines() if line.strip()]
+  flag = lines[0].split(': ')[0] if lines[0].startswith('flag --') else ''
+  last = lines[-1]
+  return last if not flag or last.startswith(flag) else f'{flag}: {last}'
+
+
 def _split_absl_flags(args, own):
   """(args for the command's FLAGS, absl's own logging/debugging flags such as --verbosity)."""
   mine, absl_own = [], []
@@ -80,8 +94,11 @@ def main(argv=None):
   program = f'colorjax {name}'
   try:
     positional = module.FLAGS([program] + mine)
-  except flags.Error as e:
-    print(f'{program}: {e} (colorjax {name} --help lists the flags)', file=sys.stderr)
+    for flag in module.FLAGS:   # a config that failed to load says so on first use: now
+      getattr(module.FLAGS[flag].value, 'keys', None)
+  except (flags.Error, AttributeError, KeyError, ValueError, OSError) as e:
+    print(f'{program}: {command_line_error(e)} (colorjax {name} --help lists the flags)',
+          file=sys.stderr)
     return 2
   console.quiet_library_logs()
   try:
