@@ -1,5 +1,8 @@
 """colorjax colorize on a checkpoint trained here, with good, bad and unsafe inputs."""
+import io
+import json
 import os
+import zipfile
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ from colorjax.cli.colorize import output_path
 from colorjax.core.validation import UserError
 from colorjax.data import images
 from colorjax.inference import Colorizer
+from colorjax.inference.artifact import Exported
 from conftest import colour_image, run_cli
 
 
@@ -89,7 +93,7 @@ def test_export_and_colorize_refuse_a_resolution_the_network_cannot_take(trained
   not_a_model.write_text('hello')
   result = run_cli('colorize', f'--exported={not_a_model}', f'--output={tmp_path / "out"}',
                    not_a_model)
-  assert result.returncode == 2 and 'is not a colorjax exported model' in result.stderr
+  assert result.returncode == 2 and 'is not a usable colorjax exported model' in result.stderr
 
 
 def test_the_colorizer_from_python_gives_what_the_command_writes(trained_run, tmp_path):
@@ -161,3 +165,53 @@ def test_a_fifo_among_the_inputs_is_skipped_and_an_empty_folder_is_one_sentence(
   assert result.stderr.strip().splitlines()[-1].startswith(
       f'colorjax colorize: found no images in {tmp_path / "empty"} (looked recursively for')
   assert not (tmp_path / 'out2').exists()
+
+
+def test_a_damaged_exported_file_is_one_sentence(trained_run, tmp_path):
+  """Garbage, truncation, tampered metadata and mismatched weights: each refused in one
+  sentence when the file is opened, never a traceback or a huge allocation."""
+  model = tmp_path / 'model.cjx'
+  assert run_cli('export', f'--workdir={trained_run}', f'--output={model}').returncode == 0
+  with zipfile.ZipFile(model) as archive:
+    parts = {name: archive.read(name) for name in archive.namelist()}
+  meta = json.loads(parts['meta.json'])
+  with np.load(io.BytesIO(parts['weights.npz'])) as npz:
+    arrays = [npz[f'arr_{i}'] for i in range(len(npz.files))]
+
+  def rewritten(**changes):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, 'w') as archive:
+      for name, data in {**parts, **changes}.items():
+        if data is not None:
+          archive.writestr(name, data)
+    return buffer.getvalue()
+
+  def npz(arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    return buffer.getvalue()
+
+  damaged = {
+      'garbage file': b'not a zip at all',
+      'truncated file': model.read_bytes()[:len(model.read_bytes()) // 2],
+      'garbage function': rewritten(predict=b'\x00' * 64),
+      'truncated function': rewritten(predict=parts['predict'][:100]),
+      'no function': rewritten(predict=None),
+      'metadata not JSON': rewritten(**{'meta.json': b'{"format": '}),
+      'metadata a list': rewritten(**{'meta.json': b'[1, 2]'}),
+      'huge resolution': rewritten(**{'meta.json': json.dumps({**meta, 'resolution': 10 ** 9})}),
+      'resolution a string': rewritten(**{'meta.json': json.dumps({**meta, 'resolution': '32'})}),
+      'other resolution': rewritten(**{'meta.json': json.dumps({**meta, 'resolution': 64})}),
+      'a weight missing': rewritten(**{'weights.npz': npz(arrays[:-1])}),
+      'a weight reshaped': rewritten(**{'weights.npz': npz(arrays[:-1] + [arrays[-1][None]])}),
+      'weights not npz': rewritten(**{'weights.npz': b'hello'}),
+  }
+  for case, data in damaged.items():
+    path = tmp_path / 'damaged.cjx'
+    path.write_bytes(data)
+    with pytest.raises(UserError, match=rf'{path} is not a usable colorjax exported model: |'
+                                        rf'{path} is a .* file; this colorjax reads'):
+      Exported(str(path))
+  result = run_cli('colorize', f'--exported={path}', f'--output={tmp_path / "out"}', path)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].startswith(f'colorjax colorize: {path} is not')

@@ -57,23 +57,45 @@ def save(path, run, resolution, platforms=PLATFORMS):
   return meta
 
 
+MAX_RESOLUTION = 8192  # an 8192² float32 L is 256 MiB per image: beyond it, a damaged file
+
+
 class Exported:
-  """An exported colorizer: ``exported(L)`` maps L [b, R, R, 1] (Lab units) to ab."""
+  """An exported colorizer: ``exported(L)`` maps L [b, R, R, 1] (Lab units) to ab.
+
+  Everything read is checked before use (the metadata, the compiled function, the weights
+  against the function's arguments), each problem in one sentence."""
 
   def __init__(self, path):
+    def damaged(what):
+      return UserError(f'{path} is not a usable colorjax exported model: {what}.')
     try:
       with zipfile.ZipFile(path) as archive:
-        self.meta = json.loads(archive.read('meta.json'))
+        meta = json.loads(archive.read('meta.json'))
         predict = archive.read('predict')
         with np.load(io.BytesIO(archive.read('weights.npz')), allow_pickle=False) as weights:
           self.weights = [jnp.asarray(weights[f'arr_{i}']) for i in range(len(weights.files))]
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as e:
-      raise UserError(f'{path} is not a colorjax exported model ({e}).') from None
-    if self.meta.get('format') != FORMAT:
-      raise UserError(f'{path} is a {self.meta.get("format")!r} file; this colorjax reads '
-                      f'{FORMAT!r}.')
-    self.exported = jax.export.deserialize(bytearray(predict))
-    self.resolution = self.meta['resolution']
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+      raise damaged(f'{type(e).__name__}: {e}') from None
+    if not isinstance(meta, dict) or meta.get('format') != FORMAT:
+      found = meta.get('format') if isinstance(meta, dict) else meta
+      raise UserError(f'{path} is a {found!r} file; this colorjax reads {FORMAT!r}.')
+    resolution = meta.get('resolution')
+    if not isinstance(resolution, int) or not 1 <= resolution <= MAX_RESOLUTION:
+      raise damaged(f'its resolution {resolution!r} is not an integer in [1, {MAX_RESOLUTION}]')
+    try:
+      self.exported = jax.export.deserialize(bytearray(predict))
+    except Exception as e:  # noqa: BLE001  (the deserialiser raises many types for bad bytes)
+      raise damaged(f'its compiled function does not load ({type(e).__name__})') from None
+    expected = [(tuple(w.shape), w.dtype) for w in self.weights]
+    avals = self.exported.in_avals
+    if [(tuple(a.shape), a.dtype) for a in avals[:-1]] != expected:
+      raise damaged(f'its {len(self.weights)} weight arrays do not fit the function, which takes '
+                    f'{len(avals) - 1}')
+    if tuple(avals[-1].shape[1:]) != (resolution, resolution, 1):
+      raise damaged(f'its function takes L of shape {avals[-1].shape}, not at resolution '
+                    f'{resolution}')
+    self.meta, self.resolution = meta, resolution
     self._call = jax.jit(self.exported.call)
 
   def __call__(self, L):
