@@ -89,6 +89,10 @@ def test_export_and_colorize_refuse_a_resolution_the_network_cannot_take(trained
                    '--resolution=33')
   assert result.returncode == 2
   assert '--resolution=33 is not allowed' in result.stderr and 'multiple of 2' in result.stderr
+  result = run_cli('export', f'--workdir={trained_run}', f'--output={tmp_path / "m.cjx"}',
+                   '--resolution=65536')
+  assert result.returncode == 2 and '--resolution=65536 is not allowed; use at most 8192.' in (
+      result.stderr)
   not_a_model = tmp_path / 'notes.cjx'
   not_a_model.write_text('hello')
   result = run_cli('colorize', f'--exported={not_a_model}', f'--output={tmp_path / "out"}',

@@ -123,6 +123,11 @@ def test_init_from_a_different_model_names_the_parameter(tmp_path):
     ('loss.weights', {}, r"config.loss.weights=\{\} is not allowed; give at least one positive "
      'weight'),
     ('loss.weights', {'l1': 0.0}, r'config.loss.weights=\{.l1.: 0.0\} is not allowed'),
+    ('image_size', 65536, r'config.image_size=65536 is not allowed; a batch of 16 such crops '
+     r'needs 768 GiB, more than a quarter of this host.s \d+ GiB, so use at most \d+\.'),
+    ('optim.clip_norm', -1.0, r'config.optim.clip_norm=-1.0 is not allowed'),
+    ('keep_best', -1, r'config.keep_best=-1 is not allowed'),
+    ('optim.warmup_steps', -1, r'config.optim.warmup_steps=-1 is not allowed'),
     ('data.threads', -1, r'config.data.threads=-1 is not allowed; use an integer in \[0, inf\)'),
     ('optim.schedule', 'step', "use one of 'constant', 'warmup', 'linear', 'cosine'"),
     ('compute_dtype', 'float16', "use one of 'float32', 'bfloat16'"),

@@ -3,7 +3,11 @@ what is allowed."""
 import importlib
 import math
 import numbers
+import os
 import pkgutil
+
+
+MAX_RESOLUTION = 8192  # network input side for colorize/export: an 8192² float32 L is 256 MiB
 
 
 class UserError(ValueError):
@@ -83,11 +87,29 @@ def check_source(config, field):
                       "or 'tfds:NAME'.")
 
 
+def host_memory_bytes():
+  return os.sysconf('SC_PHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+
+
+def check_batch_fits(config):
+  """A batch of float32 image_size² crops (what tf.data resamples) must fit in a quarter of
+  this host's memory: a larger image_size could only exhaust it, crop after crop."""
+  needed = 3 * 4 * config.image_size ** 2 * config.batch_size
+  memory = host_memory_bytes()
+  if needed > memory // 4:
+    largest = math.isqrt(memory // 4 // (12 * config.batch_size))
+    raise ConfigError(f'config.image_size={config.image_size} is not allowed; a batch of '
+                      f'{config.batch_size} such crops needs {needed / 2**30:.0f} GiB, more than '
+                      f'a quarter of this host\'s {memory / 2**30:.0f} GiB, so use at most '
+                      f'{largest}.')
+
+
 def validate_data(config):
   """The fields the input pipeline reads."""
   check_number(config, 'seed', integer=True)
   check_number(config, 'image_size', low=1, integer=True)
   check_number(config, 'batch_size', low=1, integer=True)
+  check_batch_fits(config)
   check_source(config, 'data.source')
   check_choice(config, 'data.pairing', ('paired', 'unpaired'))
   check_choice(config, 'data.color_space', ('rgb', 'lab'))

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from colorjax.core import validation
 from colorjax.core.validation import UserError
 
 FORMAT = 'colorjax-exported/1'
@@ -57,9 +58,6 @@ def save(path, run, resolution, platforms=PLATFORMS):
   return meta
 
 
-MAX_RESOLUTION = 8192  # an 8192² float32 L is 256 MiB per image: beyond it, a damaged file
-
-
 class Exported:
   """An exported colorizer: ``exported(L)`` maps L [b, R, R, 1] (Lab units) to ab.
 
@@ -81,8 +79,8 @@ class Exported:
       found = meta.get('format') if isinstance(meta, dict) else meta
       raise UserError(f'{path} is a {found!r} file; this colorjax reads {FORMAT!r}.')
     resolution = meta.get('resolution')
-    if not isinstance(resolution, int) or not 1 <= resolution <= MAX_RESOLUTION:
-      raise damaged(f'its resolution {resolution!r} is not an integer in [1, {MAX_RESOLUTION}]')
+    if not isinstance(resolution, int) or not 1 <= resolution <= validation.MAX_RESOLUTION:
+      raise damaged(f'its resolution {resolution!r} is not an integer in [1, {validation.MAX_RESOLUTION}]')
     try:
       self.exported = jax.export.deserialize(bytearray(predict))
     except Exception as e:  # noqa: BLE001  (the deserialiser raises many types for bad bytes)

@@ -262,6 +262,9 @@ def load(workdir=None, checkpoint_path=None, config=None):
 
 def check_resolution(run, resolution):
   """A network resolution for colorize/export: one sentence when the network cannot take it."""
+  if resolution > validation.MAX_RESOLUTION:
+    raise validation.UserError(f'--resolution={resolution} is not allowed; use at most '
+                               f'{validation.MAX_RESOLUTION}.')
   stride = run.task.total_stride(run.config)
   if resolution < stride or resolution % stride:
     raise validation.UserError(f'--resolution={resolution} is not allowed; this network has a '
