@@ -94,3 +94,42 @@ def test_config_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
   assert sorted(os.listdir(tmp_path)) == ['config.json']
   with open(tmp_path / 'config.json', 'rb') as f:
     assert f.read() == before
+
+
+def test_a_tampered_config_json_is_one_sentence(tmp_path):
+  """An edited or damaged config.json: evaluate, colorize and export refuse the run in one
+  sentence (through runs.load), before allocating anything its sizes ask for."""
+  workdir = tmp_path / 'run'
+  train.train_and_evaluate(tiny_run(1), str(workdir))
+  path = workdir / 'config.json'
+  good = json.loads(path.read_text())
+
+  def edited(change):
+    config = json.loads(json.dumps(good))
+    change(config)
+    return json.dumps(config)
+
+  tampered = {
+      'truncated': path.read_text()[:100],
+      'not JSON': 'hello',
+      'a list': '[1, 2, 3]',
+      'unknown task': edited(lambda c: c.update(task='gan')),
+      'huge image_size': edited(lambda c: c.update(image_size=10 ** 6)),
+      'image_size a string': edited(lambda c: c.update(image_size='32')),
+      'negative batch_size': edited(lambda c: c.update(batch_size=-4)),
+      'unknown network': edited(lambda c: c['model'].update(name='transformer')),
+      'features a string': edited(lambda c: c['model'].update(features='wide')),
+      'no model': edited(lambda c: c.pop('model')),
+      'unknown dtype': edited(lambda c: c.update(compute_dtype='float8')),
+      'another width': edited(lambda c: c['model'].update(features=[4, 16])),
+  }
+  for case, text in tampered.items():
+    path.write_text(text)
+    with pytest.raises(validation.UserError, match=rf'{path}|{workdir}'):
+      runs.load(str(workdir))
+  result = subprocess.run([sys.executable, '-m', 'colorjax.cli', 'export', f'--workdir={workdir}',
+                           f'--output={tmp_path / "m.cjx"}'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert result.stderr.strip().splitlines()[-1].endswith(
+      'it does not hold the state config.json describes (was the file edited?).')

@@ -18,6 +18,10 @@ class CheckpointError(UserError):
   """A checkpoint could not be written (full disk, unwritable folder)."""
 
 
+class StateMismatch(CheckpointError):
+  """A checkpoint that holds another state than the one it is restored into."""
+
+
 class Checkpointer:
   """Checkpoints of one run in ``workdir/checkpoints``."""
 
@@ -60,9 +64,19 @@ class Checkpointer:
     """(state, data_state) of ``step`` (default: the latest complete checkpoint), with the
     shapes and shardings of ``like``."""
     step = self.latest_step() if step is None else step
+    self._check_shapes(like, step)
     restored = self.manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(_abstract(like)), data=ocp.args.JsonRestore()))
     return restored.state, restored.data
+
+  def _check_shapes(self, like, step):
+    """StateMismatch, before Orbax reads an array, when the checkpoint's arrays are not the
+    shapes of ``like``'s (another network than the one asked for)."""
+    stored = ocp.StandardCheckpointer().metadata(os.path.join(self.path(step), 'state'))
+    shapes = lambda tree: sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(tree))
+    if shapes(getattr(stored, 'item_metadata', stored)) != shapes(_abstract(like)):
+      raise StateMismatch(f'{self.path(step)} holds arrays of other shapes than the state asked '
+                          'for (another network or optimiser)')
 
   def wait(self):
     """Blocks until the save in flight is complete; CheckpointError if it could not be written.

@@ -214,12 +214,20 @@ def read_config(workdir):
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.isfile(path):
     raise validation.UserError(f'{workdir} is not a colorjax run: it has no {CONFIG_FILE}.')
-  with open(path) as f:
-    stored = json.load(f)
+  try:
+    with open(path) as f:
+      stored = json.load(f)
+  except (OSError, ValueError) as e:
+    raise validation.UserError(f'{path} cannot be read as JSON ({e}); it is damaged.') from None
+  if not isinstance(stored, dict):
+    raise validation.UserError(f'{path} holds a {type(stored).__name__}, not a config.')
   stored.pop('mode', None)
   config = ml_collections.ConfigDict(stored)
   defaults = default.base()
-  defaults.model = default.model(network.network_name(config))
+  try:
+    defaults.model = default.model(network.network_name(config))
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    raise validation.UserError(f'{path} cannot be used: it names no known network ({e}).') from None
   _fill(config, defaults)
   return config
 
@@ -233,6 +241,27 @@ def _fill(config, defaults):
       _fill(config[key], value)
 
 
+def check_stored(config, workdir):
+  """A run's config as read back, frozen; one sentence when it is not one a run could have
+  written (an edited or damaged file): the task, the sizes (bounded by memory), the data and
+  the network fields are checked as for a fresh run, but not what only training needs (this
+  machine's devices, the files it read)."""
+  path = os.path.join(workdir, CONFIG_FILE)
+  try:
+    validation.check_choice(config, 'task', tasks.TASKS)
+    validation.check_choice(config, 'compute_dtype', experiment.DTYPES)
+    validation.validate_data(config)
+    checked = ml_collections.ConfigDict(config)
+    if 'vgg_weights' in checked.model:
+      checked.model.vgg_weights = ''   # read once by training; the checkpoint holds them
+    network.validate(checked)
+    return experiment.frozen(config)
+  except validation.ConfigError as e:
+    raise validation.UserError(f'{path} cannot be used: {e}') from None
+  except (KeyError, AttributeError, TypeError, ValueError) as e:
+    raise validation.UserError(f'{path} cannot be used: {type(e).__name__}: {e}') from None
+
+
 def load(workdir=None, checkpoint_path=None, config=None):
   """The run's latest checkpoint, or the one in ``checkpoint_path`` (RUN/checkpoints/N).
   ``config`` (default: the run's config.json) gives the model to restore into."""
@@ -244,7 +273,7 @@ def load(workdir=None, checkpoint_path=None, config=None):
                                  'STEP).')
     step = int(os.path.basename(checkpoint_path))
     workdir = os.path.dirname(os.path.dirname(checkpoint_path))
-  config = experiment.frozen(config if config is not None else read_config(workdir))
+  config = check_stored(config if config is not None else read_config(workdir), workdir)
   task = tasks.get(config.task)
   checkpoints = checkpointer(config, workdir)
   try:
@@ -254,7 +283,11 @@ def load(workdir=None, checkpoint_path=None, config=None):
       raise validation.UserError(f'{checkpoint_path} is not a complete checkpoint of {workdir}.')
     step = checkpoints.latest_step() if step is None else step
     like = init_state(task, config, parallel.make_mesh(), pretrained=False)
-    state, _ = checkpoints.restore(like, step)
+    try:
+      state, _ = checkpoints.restore(like, step)
+    except checkpoint.StateMismatch as e:
+      raise validation.UserError(f'{e}: it does not hold the state {CONFIG_FILE} describes (was '
+                                 'the file edited?).') from None
   finally:
     checkpoints.close()
   return Run(task=task, state=state, config=config, workdir=workdir, step=step)
