@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from colorjax.cli import bench_data as benchmark
+from colorjax.data import throughput as benchmark
 from conftest import ROOT
 
 SMALL = ['--sizes=48', '--batch_size=4', '--images=16', '--repeats=1']

@@ -103,8 +103,10 @@ def check_resume(stored, config, workdir):
   missing = object()
   changed = [(k, old.get(k, missing), new.get(k, missing)) for k in sorted(set(old) | set(new))
              if old.get(k, missing) != new.get(k, missing)]
+  if not changed:   # the usual resume: nothing to trace
+    return changed
   reference = _state_shapes(stored)
-  if not changed or _state_shapes(config) == reference:
+  if _state_shapes(config) == reference:
     return changed
   culprit = changed[0][0]
   for field, _, value in changed:
