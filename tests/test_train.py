@@ -332,21 +332,3 @@ def test_a_start_on_missing_data_is_one_sentence_and_leaves_no_workdir(tmp_path,
   with pytest.raises(DataError):
     train.train_and_evaluate(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
-
-
-def test_sigterm_during_start_up_is_one_sentence_and_exit_143(tmp_path):
-  process = subprocess.Popen(
-      [sys.executable, '-m', 'colorjax.main', '--config=configs/unet.py:demo',
-       f'--workdir={tmp_path / "run"}'], cwd=ROOT, stderr=subprocess.PIPE, text=True,
-      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
-  lines = []
-  for line in process.stderr:   # the device line comes before the state is built and compiled
-    lines.append(line)
-    if 'local of 1 devices' in line:
-      process.send_signal(signal.SIGTERM)
-      break
-  lines += process.stderr.readlines()
-  assert process.wait(timeout=300) == 143
-  assert lines[-1].strip() == ('colorjax train: stopped by SIGTERM before or after the training '
-                               'loop; the last complete checkpoint, if any, stays in the workdir.')
-  assert not any('Traceback' in line for line in lines)

@@ -105,5 +105,5 @@ def main(argv=None):
     app.run(module.main, argv=[program] + absl_own + positional[1:])
   except UserError as e:  # a bad config value or data source: one sentence, no traceback
     print(f'{program}: {e}', file=sys.stderr)
-    return e.exit_code
+    return 2
   return 0

@@ -3,13 +3,10 @@
 The config is validated before anything compiles or any folder is created. Several processes
 (hosts, or one per GPU) start the same command; see docs/scaling.md.
 """
-import signal
-
 from absl import flags, logging
 from ml_collections import config_flags
 
 from colorjax.cli import console, host_memory
-from colorjax.core import validation
 
 FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
@@ -30,23 +27,8 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None,
 flags.mark_flags_as_required(['config', 'workdir'], flag_values=FLAGS)
 
 
-class Stopped(validation.UserError):
-  """A stop signal outside the training loop (which saves a checkpoint for one itself)."""
-
-  def __init__(self, signum):
-    super().__init__(f'stopped by {signal.Signals(signum).name} before or after the training '
-                     'loop; the last complete checkpoint, if any, stays in the workdir.')
-    self.exit_code = 128 + signum
-
-
-def _stop(signum, frame):
-  del frame
-  raise Stopped(signum)
-
-
 def main(argv):
   del argv
-  signal.signal(signal.SIGTERM, _stop)   # the training loop handles it itself while it runs
   malloc = host_memory.keep_freed_memory()  # before JAX allocates anything
   console.quiet_library_logs()
   logging.info('%s', malloc.line)

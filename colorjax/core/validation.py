@@ -12,7 +12,6 @@ MAX_RESOLUTION = 8192  # network input side for colorize/export: an 8192² float
 
 class UserError(ValueError):
   """Something the user can fix, said in one sentence (shown without a traceback)."""
-  exit_code = 2
 
 
 class ConfigError(UserError):
