@@ -2,8 +2,10 @@
 
 ``evaluate`` runs a jitted eval step over the held-out images (training's periodic eval uses it
 too); ``measure(run)`` returns a report; ``write(report, folder)`` saves it as JSON and a markdown
-table. FID uses InceptionV3 pool features (2048-d) of the predictions and of the originals,
-with the Fréchet distance computed in float64.
+table. FID compares the pool features (2048-d) of one of the Inception networks FIDs are
+published with (``load_fid``) for the predictions and for the originals, with the Fréchet
+distance computed in float64. ΔCF is the gap between the mean colourfulness of the predictions
+and that of the originals.
 """
 import json
 import os
@@ -13,6 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tqdm
 
 from colorjax.core import color, parallel
 from colorjax.models import inception
@@ -20,7 +23,21 @@ from colorjax.tasks.inputs import rgb_and_lab
 
 METRICS = ('psnr', 'ssim', 'ab_error', 'delta_e', 'colourfulness')
 HEADINGS = {'psnr': 'PSNR (dB) ↑', 'ssim': 'SSIM ↑', 'ab_error': 'ab error ↓',
-            'delta_e': 'ΔE2000 ↓', 'colourfulness': 'colourfulness', 'fid': 'FID ↓'}
+            'delta_e': 'ΔE2000 ↓', 'colourfulness': 'colourfulness', 'delta_cf': 'ΔCF ↓',
+            'fid': 'FID ↓'}
+
+
+class Fid(NamedTuple):
+  """An FID network ready to run: its key in inception.NETWORKS, its weight file, variables."""
+  network: str
+  weights: str
+  variables: Any
+
+
+def load_fid(network, path=None):
+  """``network``'s Fid from ``path`` or, without one, from its project's download cache."""
+  found = inception.find_weights(inception.NETWORKS[network], path)
+  return Fid(network, os.path.abspath(found), inception.load_params(found, network))
 
 
 def frechet_distance(features_a, features_b):
@@ -48,13 +65,18 @@ class EvalResult(NamedTuple):
   skipped: str     # this process's skip summary ('0 of 12 images skipped from ...')
 
 
-def evaluate(state, config, mesh, shard, eval_step):
+def evaluate(state, config, mesh, shard, eval_step, progress=False):
   """Runs ``eval_step(state, batch) -> (sums, per_image)`` over the held-out images; ``sums``
   counts images in 'count', ``per_image`` arrays are replicated and come with the batch's
-  'mask'."""
-  from colorjax.data import pipeline
+  'mask'. ``progress``: a progress bar on process 0's stderr."""
+  from colorjax.data import pipeline, sources
   totals, first, rows, skip_logs = None, None, [], []
-  for host_batch in pipeline.eval_batches(config, shard, skip_logs):
+  batches = pipeline.eval_batches(config, shard, skip_logs)
+  if progress:
+    total = pipeline.num_eval_batches(config, sources.open_source(config.data), shard)
+    batches = tqdm.tqdm(batches, 'evaluating', total, unit='batch',
+                        disable=jax.process_index() != 0)
+  for host_batch in batches:
     batch = parallel.global_batch(host_batch, mesh)
     first = batch if first is None else first
     sums, per_image = eval_step(state, batch)
@@ -70,50 +92,57 @@ def evaluate(state, config, mesh, shard, eval_step):
                     per_image, first, images, skip_logs[0].summary())
 
 
-def jitted_eval_step(task, mesh, inception_variables=None):
-  """(state, batch) -> (metric sums, per-image Inception features of prediction, gray and
-  original), jitted over the mesh; no features without ``inception_variables``."""
+def jitted_eval_step(task, mesh, fid=None):
+  """(state, batch) -> (metric sums, per-image FID features of prediction, gray and original),
+  jitted over the mesh; no features without ``fid`` (a Fid)."""
   replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
 
   def step(state, inception_variables, batch):
     sums = task.eval_step(state, batch)
-    if inception_variables is None:
+    if fid is None:
       return sums, {}
     rgb, lab = rgb_and_lab(batch)
     L = color.split_lab(lab)[0]
     predicted = color.join_l_ab(L, task.predict(state, L))
     gray = color.join_l_ab(L, jnp.zeros_like(predicted[..., :2]))
-    features = {name: inception.features(inception_variables, images)
+    features = {name: inception.features(inception_variables, images, fid.network)
                 for name, images in (('prediction', predicted), ('gray', gray),
                                      ('original', rgb))}
     return sums, {**features, 'mask': batch['mask']}
 
   jitted = jax.jit(step, in_shardings=(replicated, replicated, sharded),
                    out_shardings=replicated)
-  return lambda state, batch: jitted(state, inception_variables, batch)
+  variables = fid.variables if fid else None
+  return lambda state, batch: jitted(state, variables, batch)
 
 
-def measure(run, inception_variables=None):
-  """The report of ``run`` (a runs.Run) on its config's held-out images; FID too when given
-  InceptionV3's variables (models.inception.load_params)."""
+def measure(run, fid=None, progress=False):
+  """The report of ``run`` (a runs.Run) on its config's held-out images; FID too when given a
+  Fid (``load_fid``)."""
   mesh = parallel.make_mesh()
   result = evaluate(run.state, run.config, mesh, parallel.shard_of_data(),
-                    jitted_eval_step(run.task, mesh, inception_variables))
+                    jitted_eval_step(run.task, mesh, fid), progress)
   means, per_image = result.metrics, result.per_image
   rows = {'prediction': {m: means[m] for m in METRICS},
           'gray': {m: means[f'{m}_gray'] for m in METRICS},
           'original': {'colourfulness': means['colourfulness_original']}}
+  for name in ('prediction', 'gray'):
+    rows[name]['delta_cf'] = abs(rows[name]['colourfulness'] - means['colourfulness_original'])
+  report = {'run': os.path.abspath(run.workdir), 'step': run.step,
+            'data': run.config.data.source, 'image_size': run.config.image_size,
+            'images': result.images, 'skipped': result.skipped, 'rows': rows}
   if per_image and result.images >= 2:
     for name in ('prediction', 'gray'):
       rows[name]['fid'] = frechet_distance(per_image[name], per_image['original'])
-  return {'run': os.path.abspath(run.workdir), 'step': run.step,
-          'data': run.config.data.source, 'image_size': run.config.image_size,
-          'images': result.images, 'skipped': result.skipped, 'rows': rows}
+    network = inception.NETWORKS[fid.network]
+    report['fid'] = {'network': fid.network, 'description': network.description,
+                     'weights': fid.weights}
+  return report
 
 
 def table(rows):
   """[(label, {metric: value})] as markdown table lines, one column per metric of the first."""
-  columns = [m for m in (*METRICS, 'fid') if m in rows[0][1]]
+  columns = [m for m in (*METRICS, 'delta_cf', 'fid') if m in rows[0][1]]
   lines = ['| | ' + ' | '.join(HEADINGS[c] for c in columns) + ' |',
            '|---|' + '---:|' * len(columns)]
   for label, row in rows:
@@ -129,6 +158,10 @@ def markdown(report):
            f"{report['images']} images as {report['image_size']}² centre crops; "
            f"{report['skipped']}.", '']
   lines += table([(label, report['rows'][name]) for name, label in labels.items()])
+  if 'fid' in report:
+    fid = report['fid']
+    lines += ['', f"FID network: {fid['network']} ({fid['description']}), weights "
+                  f"`{fid['weights']}`."]
   return '\n'.join(lines) + '\n'
 
 

@@ -79,7 +79,8 @@ def test_evaluate_matches_scikit_image_and_keras_fid(trained_run, photos, keras_
   folder, originals = photos
   model, weight_files = keras_inception
   result = run_cli('evaluate', f'--workdir={trained_run}', f'--data=folder:{folder}',
-                   f'--inception_weights={weight_files["keras3"]}', f'--output={tmp_path}')
+                   '--fid_network=keras', f'--fid_weights={weight_files["keras3"]}',
+                   f'--output={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
   (json_path,) = tmp_path.glob('step_2-folder_*.json')
   report = json.loads(json_path.read_text())
@@ -94,8 +95,13 @@ def test_evaluate_matches_scikit_image_and_keras_fid(trained_run, photos, keras_
     for metric, value in want[name].items():
       np.testing.assert_allclose(report['rows'][name][metric], value, rtol=2e-3, atol=2e-3,
                                  err_msg=f'{name} {metric}')
-  np.testing.assert_allclose(report['rows']['original']['colourfulness'],
-                             np.mean([colourfulness(x) for x in originals]), rtol=1e-4)
+  original_cf = np.mean([colourfulness(x) for x in originals])
+  np.testing.assert_allclose(report['rows']['original']['colourfulness'], original_cf, rtol=1e-4)
+  for name in ('prediction', 'gray'):
+    np.testing.assert_allclose(report['rows'][name]['delta_cf'],
+                               abs(want[name]['colourfulness'] - original_cf), rtol=2e-3)
+  assert report['fid']['network'] == 'keras'
+  assert report['fid']['weights'] == str(weight_files['keras3'])
 
   gray = np.stack([np.clip(skcolor.lab2rgb(np.concatenate([x[..., :1], 0 * x[..., 1:]], -1)),
                            0, 1) for x in lab])
@@ -105,12 +111,46 @@ def test_evaluate_matches_scikit_image_and_keras_fid(trained_run, photos, keras_
 
 def test_evaluate_without_inception_weights_skips_fid_with_one_sentence(trained_run, tmp_path,
                                                                         monkeypatch):
-  monkeypatch.setenv('KERAS_HOME', str(tmp_path / 'empty'))
+  monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty'))
   result = run_cli('evaluate', f'--workdir={trained_run}', f'--output={tmp_path}')
   assert result.returncode == 0, result.stderr[-3000:]
-  assert 'FID skipped:' in result.stderr and 'inception_v3_weights' in result.stderr
+  assert 'FID skipped: pt_inception-2015-12-05-6726825d.pth' in result.stderr
+  assert str(tmp_path / 'empty' / 'hub' / 'checkpoints') in result.stderr
   (json_path,) = tmp_path.glob('step_2-samples.json')
   report = json.loads(json_path.read_text())
   assert 'fid' not in report['rows']['prediction']
   assert report['rows']['gray']['colourfulness'] < 0.5 < report['rows']['original'][
       'colourfulness']
+
+
+def test_evaluate_standard_fid_matches_pytorch_fid(trained_run, photos, tmp_path):
+  """The default network end to end: colorjax's FID of the no-colour baseline against
+  pytorch-fid's features and its own (scipy) Fréchet distance, on the same random weights."""
+  from tests import fid_reference
+  try:
+    fid_reference.import_pytorch_fid()
+  except ImportError:
+    pytest.skip('needs torch, torchvision and pytorch-fid')
+  import torch
+  from pytorch_fid.fid_score import calculate_frechet_distance
+  folder, originals = photos
+  model, weights = fid_reference.torch_network('standard')
+  torch.save(weights, tmp_path / 'fid.pth')
+  result = run_cli('evaluate', f'--workdir={trained_run}', f'--data=folder:{folder}',
+                   f'--fid_weights={tmp_path / "fid.pth"}', f'--output={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads(next(tmp_path.glob('step_2-folder_*.json')).read_text())
+  assert report['fid']['network'] == 'standard'
+  assert 'FID network: standard' in next(tmp_path.glob('step_2-folder_*.md')).read_text()
+
+  lab = skcolor.rgb2lab(originals)
+  gray = np.stack([np.clip(skcolor.lab2rgb(np.concatenate([x[..., :1], 0 * x[..., 1:]], -1)),
+                           0, 1) for x in lab])
+
+  def statistics(images):
+    with torch.no_grad():
+      features = model(torch.from_numpy(images).float().permute(0, 3, 1, 2))[0][:, :, 0, 0]
+    features = features.numpy().astype(np.float64)
+    return features.mean(0), np.cov(features, rowvar=False)
+  want = calculate_frechet_distance(*statistics(gray), *statistics(originals))
+  np.testing.assert_allclose(report['rows']['gray']['fid'], want, rtol=1e-2)

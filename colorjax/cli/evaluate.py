@@ -1,13 +1,13 @@
 """``colorjax evaluate``: how good a trained colorizer is, on held-out images.
 
   colorjax evaluate --workdir=runs/demo
-  colorjax evaluate --workdir=runs/places --data=folder:~/test_photos --inception_weights=FILE
+  colorjax evaluate --workdir=runs/places --data=folder:~/test_photos --fid_weights=FILE
 
-Reports PSNR, SSIM, mean absolute ab error, mean CIEDE2000 and colourfulness of the predictions
-against the originals, next to the no-colour baseline (L only) and the originals' own
-colourfulness, and FID when InceptionV3 weights are at hand. Writes RUN/eval/step_N-DATA.json
-and .md and prints the table. ``--data`` evaluates another source: every file of a folder, or
-``--split`` of a TFDS data set (e.g. 'test[:2000]').
+Reports PSNR, SSIM, mean absolute ab error, mean CIEDE2000, colourfulness and ΔCF of the
+predictions against the originals, next to the no-colour baseline (L only) and the originals'
+own colourfulness, and FID when the weights of the ``--fid_network`` are at hand. Writes
+RUN/eval/step_N-DATA.json and .md and prints the table. ``--data`` evaluates another source:
+every file of a folder, or ``--split`` of a TFDS data set (e.g. 'test[:2000]').
 """
 import dataclasses
 import sys
@@ -28,9 +28,16 @@ _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RU
 _DATA = flags.DEFINE_string('data', None, "Images to evaluate on (default: the run's held-out "
                             "images): 'samples', 'folder:PATH' or 'tfds:NAME'.", flag_values=FLAGS)
 _SPLIT = flags.DEFINE_string('split', None, 'TFDS split for --data=tfds:NAME.', flag_values=FLAGS)
-_INCEPTION = flags.DEFINE_string(
-    'inception_weights', None, f'Keras InceptionV3 weights ({keras_weights.INCEPTION_V3_NOTOP}) '
-    'for FID; default: the Keras cache when it holds them, else no FID.', flag_values=FLAGS)
+_FID_NETWORK = flags.DEFINE_enum(
+    'fid_network', 'standard', list(inception.NETWORKS),
+    "The Inception network FID is computed with: 'standard' (the TF graph FID was defined with, "
+    "pytorch-fid's pt_inception-2015-12-05-6726825d.pth; what most papers report), "
+    "'torchvision' (inception_v3_google-0cc3c7bd.pth) or 'keras' "
+    f'({keras_weights.INCEPTION_V3_NOTOP}).', flag_values=FLAGS)
+_FID_WEIGHTS = flags.DEFINE_string(
+    'fid_weights', None, "The --fid_network's weight file; default: its file in torch.hub's "
+    "cache (~/.cache/torch/hub/checkpoints, where pytorch-fid and torchvision download it) or, "
+    "for 'keras', in ~/.keras/models; no FID when it is not there.", flag_values=FLAGS)
 _OUTPUT = flags.DEFINE_string('output', None, 'Folder for the report (default: RUN/eval).',
                               flag_values=FLAGS)
 
@@ -47,17 +54,16 @@ def with_data(run, source, split):
   return dataclasses.replace(run, config=experiment.frozen(config))
 
 
-def load_inception(path):
-  """InceptionV3 variables for FID, or None (with a note on stderr) when no weights are at hand."""
-  try:
-    path = keras_weights.find_weights(keras_weights.INCEPTION_V3_NOTOP, path,
-                                      setting='--inception_weights')
-  except validation.UserError as e:
-    if path:
-      raise
-    print(f'FID skipped: {e}', file=sys.stderr)
-    return None
-  return inception.load_params(path)
+def load_fid(network, path):
+  """The FID network, or None (with a note on stderr) when no --fid_weights was given and its
+  weights are not in their download cache."""
+  if not path:
+    try:
+      path = inception.find_weights(inception.NETWORKS[network])
+    except validation.UserError as e:
+      print(f'FID skipped: {e}', file=sys.stderr)
+      return None
+  return evaluation.load_fid(network, path)
 
 
 def main(argv):
@@ -66,7 +72,8 @@ def main(argv):
   run = runs.load(_WORKDIR.value, _CHECKPOINT.value)
   if _DATA.value:
     run = with_data(run, _DATA.value, _SPLIT.value)
-  report = evaluation.measure(run, load_inception(_INCEPTION.value))
+  fid = load_fid(_FID_NETWORK.value, _FID_WEIGHTS.value)
+  report = evaluation.measure(run, fid, progress=True)
   path = evaluation.write(report, _OUTPUT.value or f'{run.workdir}/eval')
   print(evaluation.markdown(report))
   print(f'Wrote {path} and the .md next to it.')
