@@ -76,13 +76,17 @@ def evaluate(state, config, mesh, shard, eval_step, progress=False):
     total = pipeline.num_eval_batches(config, sources.open_source(config.data), shard)
     batches = tqdm.tqdm(batches, 'evaluating', total, unit='batch',
                         disable=jax.process_index() != 0)
+  pending = {}  # the last batch's features, fetched once the next batch is dispatched
   for host_batch in batches:
     batch = parallel.global_batch(host_batch, mesh)
     first = batch if first is None else first
     sums, per_image = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
-    if per_image:
-      rows.append(jax.device_get(per_image))
+    if pending:
+      rows.append(jax.device_get(pending))
+    pending = per_image
+  if pending:
+    rows.append(jax.device_get(pending))
   totals = jax.device_get(totals)
   images = int(totals.pop('count'))
   per_image = {name: np.concatenate([values[name][values['mask'].astype(bool)]
