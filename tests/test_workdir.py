@@ -1,6 +1,7 @@
 """A run folder no second trainer, changed config or killed run can break."""
 import errno
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -133,3 +134,23 @@ def test_a_tampered_config_json_is_one_sentence(tmp_path):
   assert result.returncode == 2 and 'Traceback' not in result.stderr
   assert result.stderr.strip().splitlines()[-1].endswith(
       'it does not hold the state config.json describes (was the file edited?).')
+
+
+def test_a_resume_removes_the_unfinished_checkpoint_folders_a_killed_run_left(tmp_path, caplog):
+  """Orbax's temporary folder of a save that `kill -9` cut short: removed by the next trainer
+  that holds the workdir's lock, and named in one line; a refused trainer leaves it."""
+  workdir = tmp_path / 'run'
+  train.train_and_evaluate(tiny_run(2), str(workdir))
+  left = workdir / 'checkpoints' / '4.orbax-checkpoint-tmp'
+  (left / 'state.orbax-checkpoint-tmp').mkdir(parents=True)
+  (left / 'state.orbax-checkpoint-tmp' / 'manifest.ocdbt').write_bytes(b'torn')
+  with runs.WorkdirLock(str(workdir)):
+    with pytest.raises(validation.UserError, match='is being trained by'):
+      train.train_and_evaluate(tiny_run(3), str(workdir))
+  assert left.is_dir()
+  with caplog.at_level(logging.INFO, logger='absl'):
+    train.train_and_evaluate(tiny_run(3), str(workdir))
+  assert sorted(os.listdir(workdir / 'checkpoints')) == ['1', '2', '3']
+  assert [r.getMessage() for r in caplog.records if 'unfinished' in r.getMessage()] == [
+      f'Removed from {workdir}/checkpoints the unfinished checkpoint folders a stopped run '
+      'left: 4.orbax-checkpoint-tmp.']

@@ -22,6 +22,17 @@ class StateMismatch(CheckpointError):
   """A checkpoint that holds another state than the one it is restored into."""
 
 
+TMP_SUFFIX = '.orbax-checkpoint-tmp'   # Orbax writes STEP.orbax-checkpoint-tmp, then renames it
+
+
+def unfinished(directory, step=None):
+  """The temporary folders of saves that never completed in ``directory`` (of ``step`` only,
+  when given): Orbax renames a folder only once its checkpoint is complete."""
+  names = os.listdir(directory) if os.path.isdir(directory) else []
+  return sorted(os.path.join(directory, name) for name in names if TMP_SUFFIX in name
+                and (step is None or name.startswith(f'{step}{TMP_SUFFIX}')))
+
+
 class Checkpointer:
   """Checkpoints of one run in ``workdir/checkpoints``."""
 

@@ -8,6 +8,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 
@@ -165,7 +166,8 @@ class WorkdirLock:
 def claim(config, workdir):
   """The workdir for one training job: created, locked, checked against the run it holds (a
   resume that would change the state's shapes is refused before anything is written), with
-  ``config`` written to its config.json; the lock is held until the block ends."""
+  ``config`` written to its config.json and the unfinished checkpoints of a killed run removed;
+  the lock is held until the block ends."""
   try:
     os.makedirs(workdir, exist_ok=True)
     with WorkdirLock(workdir) as lock:
@@ -176,9 +178,22 @@ def claim(config, workdir):
           logging.info('Resuming %s with changed fields: %s.', workdir, '; '.join(
               f'{field} {old!r} -> {new!r}' for field, old, new in changed))
       write_config(config, workdir)
+      remove_unfinished(workdir)
       yield lock
   except OSError as e:
     raise validation.UserError(f'Cannot write to the workdir {workdir} ({e.strerror}).') from None
+
+
+def remove_unfinished(workdir):
+  """Process 0 removes the temporary folders of checkpoints a killed run never completed,
+  naming them in one line (call it holding the workdir's lock)."""
+  folder = os.path.join(workdir, 'checkpoints')
+  left = checkpoint.unfinished(folder)
+  if jax.process_index() == 0 and left:
+    for path in left:
+      shutil.rmtree(path)
+    logging.info('Removed from %s the unfinished checkpoint folders a stopped run left: %s.',
+                 folder, ', '.join(map(os.path.basename, left)))
 
 
 def _has_checkpoint(workdir):
