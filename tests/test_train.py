@@ -1,6 +1,7 @@
 """The training core end to end: every config, many devices, resume, warm start, bad configs."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,6 +35,18 @@ def run_training(workdir, steps, *overrides, devices=1):
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   return dict(np.load(os.path.join(workdir, 'params.npz')))
+
+
+def train_command(workdir, *overrides, prelude=''):
+  """``colorjax train`` of the default config at test size in a fresh process, which first runs
+  the Python in ``prelude`` (a resource limit, a patch)."""
+  code = f'{prelude}\nimport sys\nfrom colorjax import cli\nsys.exit(cli.main(sys.argv))'
+  return [sys.executable, '-c', code, 'train', '--config=configs/default.py', f'--workdir={workdir}',
+          '--config.image_size=32', '--config.batch_size=8', '--config.model.features=(4,8)',
+          '--config.log_every=1', '--config.eval_every=1000', '--config.keep_best=0', *overrides]
+
+
+ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'}
 
 
 def read_jsonl(workdir):
@@ -277,7 +290,7 @@ def test_a_full_disk_at_save_time_is_one_error_and_the_previous_checkpoint_survi
               if line.startswith('colorjax.training.checkpoint.CheckpointError: ')]
   assert error.startswith('colorjax.training.checkpoint.CheckpointError: The checkpoint at step 4 could '
                           'not be written'), error
-  assert '(File too large)' in error
+  assert '(File too large; its partial folder is removed)' in error
   assert error.endswith(f'the last complete checkpoint is {workdir}/checkpoints/2. Training '
                             'stopped at step 6; make room and run the same command to resume.')
   assert sorted(p for p in os.listdir(workdir / 'checkpoints') if p.isdigit()) == ['2']
@@ -286,6 +299,42 @@ def test_a_full_disk_at_save_time_is_one_error_and_the_previous_checkpoint_survi
   for name in straight:
     np.testing.assert_allclose(straight[name], resumed[name], rtol=1e-5, atol=1e-6,
                                err_msg=name)
+
+
+FULL_DISK = ('import resource, signal\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n'
+             'resource.setrlimit(resource.RLIMIT_FSIZE, ({}, resource.RLIM_INFINITY))')
+
+
+def error_lines(log):
+  """The lines of a log that report an error: absl's E lines, tracebacks, exceptions' last
+  lines and colorjax's sentence."""
+  return [line for line in log.splitlines()
+          if re.match(r'E\d{4} |Traceback|colorjax train: |[\w.]*(Error|Exception)\b', line)]
+
+
+def test_a_full_disk_is_one_sentence_first_during_training_and_at_start_up(tmp_path):
+  """The disk fills during training, then stays full for the reruns (RLIMIT_FSIZE, as above):
+  each log's only error line is one sentence, with no traceback; no partial checkpoint folder
+  stays; a start on the full disk leaves config.json as it was."""
+  workdir = tmp_path / 'run'
+  run = lambda steps, limit=None: subprocess.run(
+      train_command(workdir, '--config.checkpoint_every=2', f'--config.num_steps={steps}',
+                    prelude=FULL_DISK.format(limit) if limit is not None else ''),
+      cwd=ROOT, capture_output=True, text=True, timeout=300, env=ENV)
+  assert run(2).returncode == 0
+  during = (f'colorjax train: The checkpoint at step 4 could not be written to {workdir}/'
+            'checkpoints (File too large; its partial folder is removed); the last complete '
+            f'checkpoint is {workdir}/checkpoints/2. Training stopped at step 6; make room and '
+            'run the same command to resume.')
+  start_up = (f'colorjax train: Cannot write to the workdir {workdir} (File too large); make room '
+              'and run the same command.')
+  for limit, sentence in ((20000, during), (20000, during), (0, start_up)):
+    config = (workdir / 'config.json').read_bytes()
+    result = run(8, limit)
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [sentence], result.stderr[-3000:]
+    assert sorted(os.listdir(workdir / 'checkpoints')) == ['2']
+  assert (workdir / 'config.json').read_bytes() == config
 
 
 def test_an_unwritable_workdir_is_one_sentence(tmp_path):

@@ -3,10 +3,14 @@
 The config is validated before anything compiles or any folder is created. Several processes
 (hosts, or one per GPU) start the same command; see docs/scaling.md.
 """
+import os
+import tempfile
+
 from absl import flags, logging
 from ml_collections import config_flags
 
 from colorjax.cli import console, host_memory
+from colorjax.core.validation import UserError
 
 FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
@@ -27,11 +31,35 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', None,
 flags.mark_flags_as_required(['config', 'workdir'], flag_values=FLAGS)
 
 
+def check_room(workdir):
+  """One sentence, before anything loads, when the workdir's disk (or, before it exists, its
+  parent folder's) or the temporary folder that TensorFlow's import writes in refuses a small
+  write: a full disk or quota."""
+  folder = os.path.abspath(workdir)
+  while not os.path.isdir(folder):
+    folder = os.path.dirname(folder)
+  try:
+    with tempfile.TemporaryFile(dir=folder) as f:   # nameless: nothing is left behind
+      f.write(bytes(4096))
+      f.flush()
+      os.fsync(f.fileno())
+  except OSError as e:
+    raise UserError(f'Cannot write to the workdir {workdir} ({e.strerror}); make room and run '
+                    'the same command.') from None
+  try:
+    tempfile.gettempdir()
+  except OSError as e:
+    raise UserError(f'Cannot write a temporary file ({e.strerror}); make room there (or set '
+                    'TMPDIR) and run the same command.') from None
+
+
 def main(argv):
   del argv
+  workdir = _WORKDIR.value
   malloc = host_memory.keep_freed_memory()  # before JAX allocates anything
   console.quiet_library_logs()
   logging.info('%s', malloc.line)
+  check_room(workdir)
   # JAX, TensorFlow and the training modules load only now, under the malloc setting above.
   with console.quiet_native_start_up():
     from colorjax.core import parallel
@@ -39,4 +67,4 @@ def main(argv):
     from colorjax.training import experiment, train
   parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   experiment.validate(_CONFIG.value)
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  train.train_and_evaluate(_CONFIG.value, workdir)

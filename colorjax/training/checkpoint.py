@@ -4,8 +4,11 @@ A checkpoint holds the TrainState's arrays (``state``) and the input pipeline's 
 (``data``, JSON), so a resumed run continues the same batches. Retention keeps the latest
 ``keep`` checkpoints and the ``keep_best`` best by an eval metric.
 """
+import logging as std_logging
 import os
 import re
+import shutil
+import sys
 
 import jax
 import orbax.checkpoint as ocp
@@ -33,6 +36,62 @@ def unfinished(directory, step=None):
                 and (step is None or name.startswith(f'{step}{TMP_SUFFIX}')))
 
 
+class _Echoes(std_logging.Filter):
+  """What Orbax's writer threads report of a failing save, once per thread and with tracebacks
+  (error log records, asyncio's, and tensorstore callbacks on a closed event loop): held back
+  while a save is in flight, then logged if it completes and dropped if it failed (the
+  CheckpointError says it once, with the first one's reason)."""
+
+  LOGGERS = ('absl', 'asyncio', '')
+
+  def __init__(self):
+    super().__init__()
+    self.held, self.failed, self.active = [], False, False
+    self._unraisable = sys.unraisablehook
+
+  def install(self):
+    for name in self.LOGGERS:
+      std_logging.getLogger(name).addFilter(self)
+    sys.unraisablehook = self._hold_unraisable
+
+  def uninstall(self):
+    for name in self.LOGGERS:
+      std_logging.getLogger(name).removeFilter(self)
+    sys.unraisablehook = self._unraisable
+
+  def filter(self, record):
+    echo = record.levelno >= std_logging.ERROR and (
+        f'{os.sep}orbax{os.sep}' in record.pathname or record.name == 'asyncio')
+    return not echo or self._hold(record)
+
+  def _hold_unraisable(self, args):
+    if not (isinstance(args.exc_value, RuntimeError) and 'Event loop is closed' in
+            str(args.exc_value)) or self._hold(args):
+      self._unraisable(args)
+
+  def _hold(self, echo):
+    """Whether to let ``echo`` through now."""
+    if self.active and not self.failed:
+      self.held.append(echo)
+    return not (self.active or self.failed)
+
+  def release(self):
+    """No save in flight: what was held is logged after all, unless a save failed."""
+    held, self.held, self.active = self.held, [], False
+    for echo in held if not self.failed else ():
+      if isinstance(echo, std_logging.LogRecord):
+        std_logging.getLogger(echo.name).handle(echo)
+      else:
+        self._unraisable(echo)
+
+  def reason(self):
+    """The first held error record's reason ('File too large'), else None."""
+    for echo in self.held:
+      if isinstance(echo, std_logging.LogRecord):
+        return _reason(echo.exc_info[1] if echo.exc_info else echo.getMessage())
+    return None
+
+
 class Checkpointer:
   """Checkpoints of one run in ``workdir/checkpoints``."""
 
@@ -49,6 +108,8 @@ class Checkpointer:
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=('state', 'data'))
     self._pending = None  # the step of the save in flight
+    self._echoes = _Echoes()
+    self._echoes.install()
 
   def latest_step(self):
     return self.manager.latest_step()
@@ -59,11 +120,23 @@ class Checkpointer:
   def path(self, step):
     return os.path.join(self.directory, str(step))
 
+  @property
+  def saving(self):
+    """The step of the save in flight (None when none is)."""
+    return self._pending
+
+  def last_complete(self):
+    """The path of the latest checkpoint on disk that is complete, else None."""
+    self.manager.reload()
+    steps = self.manager.all_steps()
+    return self.path(max(steps)) if steps else None
+
   def save(self, step, state, data_state, metrics=None):
     """Starts an asynchronous save of ``state`` and the pipeline position at ``step``, once
     the previous save is complete (CheckpointError if it failed)."""
     self.wait()
     self._pending = step
+    self._echoes.active = True
     try:
       self.manager.save(step, args=ocp.args.Composite(
           state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)),
@@ -100,18 +173,27 @@ class Checkpointer:
     if self._pending is not None and not os.path.isdir(self.path(self._pending)):
       self._failed(None)
     self._pending = None
+    self._echoes.release()
 
   def _failed(self, error):
+    """CheckpointError for the save in flight; process 0 removes its partial folder."""
     step, self._pending = self._pending, None
-    complete = [s for s in self.manager.all_steps(read=True) if s != step]
-    last = self.path(max(complete)) if complete else 'none'
-    reason = _reason(error) if error else 'the error is logged above'
+    self._echoes.failed = True
+    reason = self._echoes.reason() or (_reason(error) if error else 'Orbax gave no reason')
+    partial = ''
+    for folder in unfinished(self.directory, step):
+      if jax.process_index() == 0:
+        shutil.rmtree(folder, ignore_errors=True)
+      partial = (f'; its partial folder {folder} is left' if os.path.exists(folder) else
+                 '; its partial folder is removed')
     raise CheckpointError(f'The checkpoint at step {step} could not be written to '
-                          f'{self.directory} ({reason}); the last complete checkpoint is '
-                          f'{last}.') from None
+                          f'{self.directory} ({reason}{partial}); the last complete checkpoint '
+                          f'is {self.last_complete() or "none"}.') from None
 
   def close(self):
     self.manager.close()
+    if not self._echoes.failed:   # after a failed save, its late echoes stay quiet
+      self._echoes.uninstall()
 
 
 def _reason(error):
@@ -121,7 +203,7 @@ def _reason(error):
     return error.strerror
   text = str(error)
   found = re.search(r"([^:]+) \[os_error_code='\d+'\]", text)
-  return found.group(1).strip() if found else text.splitlines()[0][:200]
+  return found.group(1).strip() if found else text.strip().split('\n')[0][:200]
 
 
 def _abstract(tree):
