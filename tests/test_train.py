@@ -337,6 +337,30 @@ def test_a_full_disk_is_one_sentence_first_during_training_and_at_start_up(tmp_p
   assert (workdir / 'config.json').read_bytes() == config
 
 
+@pytest.mark.parametrize('after', ['malloc:', 'local of 1 devices'])
+def test_sigterm_during_start_up_is_one_sentence_and_exit_143(tmp_path, after):
+  """SIGTERM while JAX and TensorFlow load (after the malloc line) or while the state is built
+  (after the device line): one sentence and exit 143 within seconds, never a hang."""
+  workdir = tmp_path / 'run'
+  process = subprocess.Popen(train_command(workdir, '--config.num_steps=2'), cwd=ROOT, env=ENV,
+                             stderr=subprocess.PIPE, text=True)
+  lines = []
+  try:
+    for line in process.stderr:
+      lines.append(line)
+      if after in line:
+        process.send_signal(signal.SIGTERM)
+        break
+    assert process.wait(timeout=60) == 143
+  finally:
+    process.kill()
+  lines += process.stderr.readlines()
+  assert lines[-1].strip() == ('colorjax train: stopped by SIGTERM before the training loop '
+                               'started (or after it ended); the last complete checkpoint, if '
+                               f'any, stays in {workdir}.')
+  assert not any('Traceback' in line for line in lines)
+
+
 def test_an_unwritable_workdir_is_one_sentence(tmp_path):
   (tmp_path / 'file').write_text('not a folder')
   result = subprocess.run(

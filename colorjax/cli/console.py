@@ -2,9 +2,12 @@
 import contextlib
 import logging as std_logging
 import os
+import signal
 import sys
 
 from absl import logging
+
+_stderr = None  # the console's stderr while quiet_native_start_up points fd 2 elsewhere
 
 
 def quiet_library_logs():
@@ -27,12 +30,28 @@ def quiet_native_start_up():
   if os.environ.get('TF_CPP_MIN_LOG_LEVEL') == '0':
     yield
     return
+  global _stderr
   sys.stderr.flush()
-  saved = os.dup(2)
+  saved = _stderr = os.dup(2)
   with open(os.devnull, 'w') as devnull:
     os.dup2(devnull.fileno(), 2)
   try:
     yield
   finally:
     os.dup2(saved, 2)
+    _stderr = None
     os.close(saved)
+
+
+def exit_now(line, code):
+  """Writes ``line`` to the console's stderr and ends the process at once with ``code``: no
+  exception unwinds through what the main thread is doing (TensorFlow's import hung on one), and
+  no thread is waited for. Safe in a signal handler (sys.stderr is line-buffered: no flush)."""
+  os.write(2 if _stderr is None else _stderr, f'{line}\n'.encode())
+  os._exit(code)
+
+
+def exit_on_sigterm(line):
+  """Until another handler takes SIGTERM over (the training loop's, which saves a checkpoint),
+  SIGTERM prints ``line`` and exits with 143 as soon as the main thread runs Python again."""
+  signal.signal(signal.SIGTERM, lambda signum, frame: exit_now(line, 128 + signum))

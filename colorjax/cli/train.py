@@ -56,6 +56,9 @@ def check_room(workdir):
 def main(argv):
   del argv
   workdir = _WORKDIR.value
+  console.exit_on_sigterm(f'colorjax train: stopped by SIGTERM before the training loop started '
+                          f'(or after it ended); the last complete checkpoint, if any, stays in '
+                          f'{workdir}.')
   malloc = host_memory.keep_freed_memory()  # before JAX allocates anything
   console.quiet_library_logs()
   logging.info('%s', malloc.line)
