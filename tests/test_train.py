@@ -15,7 +15,7 @@ import pytest
 from colorjax.core import validation
 from colorjax.data.sources import DataError
 from colorjax.training import experiment, train
-from conftest import ROOT, cpu_devices_env, load_config
+from conftest import ROOT, cpu_devices_env, load_config, write_colour_images
 
 HERE = os.path.dirname(__file__)
 
@@ -359,6 +359,93 @@ def test_sigterm_during_start_up_is_one_sentence_and_exit_143(tmp_path, after):
                                'started (or after it ended); the last complete checkpoint, if '
                                f'any, stays in {workdir}.')
   assert not any('Traceback' in line for line in lines)
+
+
+SLOW_SAVE = """
+import os, time, orbax.checkpoint as ocp
+save = ocp.CheckpointManager.save
+def slow(self, step, *args, **kwargs):
+  os.write(2, f'saving {step}\\n'.encode())
+  time.sleep(60)
+  return save(self, step, *args, **kwargs)
+ocp.CheckpointManager.save = slow
+"""
+
+
+def test_a_second_ctrl_c_while_saving_is_one_sentence_naming_the_last_checkpoint(tmp_path):
+  """Ctrl-C, then Ctrl-C again while the stop's checkpoint is being saved (a slow save): one
+  sentence naming the last complete checkpoint, exit 130, no traceback, no false 'could not be
+  written'; nothing but complete checkpoints stays."""
+  workdir = tmp_path / 'run'
+  first = subprocess.run(train_command(workdir, '--config.num_steps=2'), cwd=ROOT, env=ENV,
+                         capture_output=True, text=True, timeout=300)
+  assert first.returncode == 0, first.stderr[-3000:]
+  process = subprocess.Popen(
+      train_command(workdir, '--config.num_steps=100000', '--config.checkpoint_every=100000',
+                    prelude=SLOW_SAVE), cwd=ROOT, env=ENV, stderr=subprocess.PIPE, text=True)
+  lines = []
+  try:
+    for line in process.stderr:
+      lines.append(line)
+      if '] [3] train/' in line:
+        process.send_signal(signal.SIGINT)
+      if line.startswith('saving '):
+        saving = int(line.split()[1])
+        process.send_signal(signal.SIGINT)
+        break
+    assert process.wait(timeout=60) == 130
+  finally:
+    process.kill()
+  lines += process.stderr.readlines()
+  assert lines[-1].strip() == (
+      f'colorjax train: Interrupted at step {saving} while the checkpoint at step {saving} was '
+      f'being saved; the last complete checkpoint is {workdir}/checkpoints/2, and the same '
+      'command resumes from it.')
+  assert error_lines(''.join(lines)) == [lines[-1].strip()]
+  assert os.listdir(workdir / 'checkpoints') == ['2']
+
+
+SLOW_EVAL = """
+import os, time
+from colorjax import evaluation
+jitted = evaluation.jitted_eval_step
+def slow(*args, **kwargs):
+  step = jitted(*args, **kwargs)
+  def each(state, batch):
+    os.write(2, b'eval batch\\n')
+    time.sleep(1)
+    return step(state, batch)
+  return each
+evaluation.jitted_eval_step = slow
+"""
+
+
+def test_sigterm_during_eval_stops_after_the_eval_batch_in_flight(tmp_path):
+  """SIGTERM during training's eval pass (6 batches of a second each): the rest of the pass is
+  skipped, the run saves after the next step and exits 0."""
+  write_colour_images(tmp_path / 'images', 24)
+  workdir = tmp_path / 'run'
+  process = subprocess.Popen(
+      train_command(workdir, '--config.num_steps=100000', '--config.eval_every=3',
+                    '--config.batch_size=2', f'--config.data.source=folder:{tmp_path / "images"}',
+                    '--config.data.eval_fraction=0.5', prelude=SLOW_EVAL),
+      cwd=ROOT, env=ENV, stderr=subprocess.PIPE, text=True)
+  lines = []
+  try:
+    for line in process.stderr:
+      lines.append(line)
+      if line.startswith('eval batch'):
+        process.send_signal(signal.SIGTERM)
+        break
+    assert process.wait(timeout=60) == 0
+  finally:
+    process.kill()
+  lines += process.stderr.readlines()
+  log = ''.join(lines)
+  assert log.count('eval batch') == 1, log[-3000:]
+  assert 'Skipped the rest of the eval at step 3 to stop.' in log
+  assert 'Stopped by SIGTERM at step 4; the checkpoint' in log
+  assert os.listdir(workdir / 'checkpoints') == ['4']
 
 
 def test_an_unwritable_workdir_is_one_sentence(tmp_path):

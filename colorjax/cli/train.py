@@ -70,4 +70,7 @@ def main(argv):
     from colorjax.training import experiment, train
   parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   experiment.validate(_CONFIG.value)
-  train.train_and_evaluate(_CONFIG.value, workdir)
+  try:
+    train.train_and_evaluate(_CONFIG.value, workdir)
+  except train.Interrupted as e:   # a second Ctrl-C: no writer thread may finish a save now
+    console.exit_now(f'colorjax train: {e}', 130)

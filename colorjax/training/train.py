@@ -31,6 +31,14 @@ class NonFiniteLoss(validation.UserError):
   """Training produced a NaN or infinite loss."""
 
 
+class Interrupted(validation.UserError, KeyboardInterrupt):
+  """Ctrl-C that the graceful stop does not take (the second one): said in one sentence."""
+
+
+class _EvalStopped(Exception):
+  """A stop signal arrived during an eval pass: its remaining batches are skipped."""
+
+
 def _sample_grid(task, state, batch):
   """uint8 grid, one row per valid image: gray input | prediction | original."""
   rgb, L, ab, mask = parallel.to_host(_grid_inputs(task, state, batch))
@@ -141,6 +149,15 @@ class GracefulStop:
       self.received = 'SIGTERM (preemption notice)'
     return self.received is not None
 
+  def stoppable(self, eval_step):
+    """``eval_step``, raising _EvalStopped before a batch once a signal arrived (with several
+    processes ``received`` changes only at a step's sync point, so they all finish the pass)."""
+    def step(state, batch):
+      if self.received is not None:
+        raise _EvalStopped
+      return eval_step(state, batch)
+    return step
+
 
 def _check_finite(pending, skip_nonfinite):
   """Raises NonFiniteLoss naming the first step with a non-finite metric (skipped steps are
@@ -233,7 +250,8 @@ def _train(config, workdir, source):
                  'or raise num_steps, to train more).', workdir, step, config.num_steps)
   last_saved = step if data_state is not None else None
   stop = GracefulStop()
-  batch = None
+  eval_step = stop.stoppable(eval_step)
+  batch, interrupted = None, False
   try:
     with stop:
       if step < config.num_steps:
@@ -266,12 +284,17 @@ def _train(config, workdir, source):
           pending, data_wait, tick = [], 0.0, time.perf_counter()
         eval_metrics = None
         if step % config.eval_every == 0 or boundary:
-          with observer.progress.timed('eval'):
-            result = evaluation.evaluate(state, config, mesh, shard, eval_step)
-          eval_metrics, first = result.metrics, result.first
-          observer.scalars(step, eval_metrics, 'eval/')
-          if first is not None:
-            observer.image(step, _sample_grid(task, state, first))
+          try:
+            with observer.progress.timed('eval'):
+              result = evaluation.evaluate(state, config, mesh, shard, eval_step)
+          except _EvalStopped:   # a signal: the next step (or this one's save) stops
+            logging.info('Skipped the rest of the eval at step %d to stop.', step)
+            result = None
+          if result is not None:
+            eval_metrics, first = result.metrics, result.first
+            observer.scalars(step, eval_metrics, 'eval/')
+            if first is not None:
+              observer.image(step, _sample_grid(task, state, first))
           if batches.skipped_any():
             logging.info('%s.', batches.skipped())
           tick = time.perf_counter()
@@ -282,6 +305,14 @@ def _train(config, workdir, source):
         observer.step(step)  # after the log step's device_get: rates count finished steps
         if stopping:
           break
+      checkpoints.wait()   # within the graceful stop: a second Ctrl-C here is Interrupted
+  except KeyboardInterrupt:   # the second Ctrl-C (or the first, with several processes)
+    interrupted = True
+    saving = checkpoints.saving
+    during = f' while the checkpoint at step {saving} was being saved' if saving else ''
+    raise Interrupted(f'Interrupted at step {step}{during}; the last complete checkpoint is '
+                      f'{checkpoints.last_complete() or "none"}, and the same command resumes '
+                      'from it.') from None
   except NonFiniteLoss as e:
     checkpoints.wait()
     where = checkpoints.path(last_saved) if last_saved else 'none was saved yet'
@@ -295,8 +326,9 @@ def _train(config, workdir, source):
                                'command to resume from the last complete checkpoint.') from None
   finally:
     batches.close()
-    checkpoints.wait()
-    checkpoints.close()
+    if not interrupted:   # else the save in flight is abandoned
+      checkpoints.wait()
+      checkpoints.close()
     observer.close()
   if stop.received:
     logging.warning('Stopped by %s at step %d; the checkpoint %s is complete. Run the same '
