@@ -12,6 +12,7 @@ import sys
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 
 from colorjax.core import trees
 from colorjax.core.validation import UserError
@@ -156,9 +157,9 @@ class Checkpointer:
   def _check_shapes(self, like, step):
     """StateMismatch, before Orbax reads an array, when the checkpoint's arrays are not the
     shapes of ``like``'s (another network than the one asked for)."""
-    stored = ocp.StandardCheckpointer().metadata(os.path.join(self.path(step), 'state'))
+    stored = ocp.StandardCheckpointHandler().metadata(epath.Path(self.path(step)) / 'state')
     shapes = lambda tree: sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(tree))
-    if shapes(getattr(stored, 'item_metadata', stored)) != shapes(_abstract(like)):
+    if shapes(stored) != shapes(_abstract(like)):
       raise StateMismatch(f'{self.path(step)} holds arrays of other shapes than the state asked '
                           'for (another network or optimiser)')
 
