@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from colorjax.core import color, parallel
+from colorjax.core import color, metrics, parallel
 from colorjax.models import inception
 from colorjax.tasks.inputs import rgb_and_lab
 
@@ -68,15 +68,21 @@ class EvalResult(NamedTuple):
 def evaluate(state, config, mesh, shard, eval_step, progress=False):
   """Runs ``eval_step(state, batch) -> (sums, per_image)`` over the held-out images; ``sums``
   counts images in 'count', ``per_image`` arrays are replicated and come with the batch's
-  'mask'. ``progress``: a progress bar on process 0's stderr."""
+  'mask'. ``progress``: a progress bar on process 0's stderr when it is a terminal."""
   from colorjax.data import pipeline, sources
-  totals, first, rows, skip_logs = None, None, [], []
+  skip_logs = []
   batches = pipeline.eval_batches(config, shard, skip_logs)
+  total = progress and pipeline.num_eval_batches(config, sources.open_source(config.data), shard)
+  return run_batches(state, batches, mesh, eval_step, skip_logs, progress, total)
+
+
+def run_batches(state, batches, mesh, eval_step, skip_logs, progress=False, total=None):
+  """``evaluate``'s loop over any host batches (and the SkipLogs their pipeline fills)."""
   if progress:
-    total = pipeline.num_eval_batches(config, sources.open_source(config.data), shard)
-    batches = tqdm.tqdm(batches, 'evaluating', total, unit='batch',
-                        disable=jax.process_index() != 0)
-  pending = {}  # the last batch's features, fetched once the next batch is dispatched
+    batches = tqdm.tqdm(batches, 'evaluating', total or None, unit='batch',  # on a terminal
+                        disable=True if jax.process_index() else None)
+  totals, first, rows = None, None, []
+  pending = {}  # the last batch's per-image arrays, fetched once the next batch is dispatched
   for host_batch in batches:
     batch = parallel.global_batch(host_batch, mesh)
     first = batch if first is None else first
@@ -93,31 +99,81 @@ def evaluate(state, config, mesh, shard, eval_step, progress=False):
                                      for values in rows])
                for name in (rows[0] if rows else ()) if name != 'mask'}
   return EvalResult({name: float(value) / max(images, 1) for name, value in totals.items()},
-                    per_image, first, images, skip_logs[0].summary())
+                    per_image, first, images, '; '.join(log.summary() for log in skip_logs))
 
 
-def jitted_eval_step(task, mesh, fid=None):
-  """(state, batch) -> (metric sums, per-image FID features of prediction, gray and original),
-  jitted over the mesh; no features without ``fid`` (a Fid)."""
+def _predict_at(predict, resolution):
+  """``predict`` run on L resized to resolution² (Lanczos, antialiased), its ab resized back to
+  the input's size (bilinear), as colorize brings a network's output to a photo's size."""
+  def at(state, L):
+    n, h, w, _ = L.shape
+    if (h, w) == (resolution, resolution):
+      return predict(state, L)
+    small = jax.image.resize(L, (n, resolution, resolution, 1), 'lanczos3', antialias=True)
+    ab = predict(state, jnp.clip(small, 0.0, 100.0))
+    return jax.image.resize(ab, (n, h, w, ab.shape[-1]), 'bilinear')
+  return at
+
+
+def jitted_eval_step(task, mesh, fid=None, resolution=None, fid_input=None,
+                     absolute_colourfulness=False):
+  """(state, batch) -> (metric sums, per-image arrays), jitted over the mesh.
+
+  Per image: FID features of prediction, gray and original with ``fid`` (a Fid), each image
+  mapped to the Inception input as x * scale + shift (``fid_input``: (scale, shift); default
+  [-1, 1]); colourfulness of the
+  three from |R - G| and |(R + G) / 2 - B| with ``absolute_colourfulness``. ``resolution``: the
+  network colorizes L at resolution² (default: the batch's size).
+  """
   replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
+  predict = task.predict if resolution is None else _predict_at(task.predict, resolution)
 
   def step(state, inception_variables, batch):
-    sums = task.eval_step(state, batch)
-    if fid is None:
-      return sums, {}
     rgb, lab = rgb_and_lab(batch)
     L = color.split_lab(lab)[0]
-    predicted = color.join_l_ab(L, task.predict(state, L))
-    gray = color.join_l_ab(L, jnp.zeros_like(predicted[..., :2]))
-    features = {name: inception.features(inception_variables, images, fid.network)
-                for name, images in (('prediction', predicted), ('gray', gray),
-                                     ('original', rgb))}
-    return sums, {**features, 'mask': batch['mask']}
+    if resolution is None:
+      sums = task.eval_step(state, batch)
+    else:
+      sums = metrics.eval_sums(predict(state, L), lab, rgb, batch['mask'])
+    if fid is None and not absolute_colourfulness:
+      return sums, {}
+    predicted = color.join_l_ab(L, predict(state, L))
+    images = {'prediction': predicted, 'original': rgb,
+              'gray': color.join_l_ab(L, jnp.zeros_like(predicted[..., :2]))}
+    per_image = {'mask': batch['mask']}
+    if absolute_colourfulness:
+      per_image.update({f'colourfulness_{name}': metrics.colourfulness(x, absolute=True)
+                        for name, x in images.items()})
+    if fid is not None:
+      per_image.update({name: inception.features(inception_variables, x, fid.network,
+                                                 *(fid_input or ()))
+                        for name, x in images.items()})
+    return sums, per_image
 
   jitted = jax.jit(step, in_shardings=(replicated, replicated, sharded),
                    out_shardings=replicated)
   variables = fid.variables if fid else None
   return lambda state, batch: jitted(state, variables, batch)
+
+
+def _rows(means, per_image=None):
+  """The report's rows (prediction, gray, original), colourfulness from ``per_image`` when it
+  holds it (a protocol's own formula), with ΔCF."""
+  rows = {'prediction': {m: means[m] for m in METRICS},
+          'gray': {m: means[f'{m}_gray'] for m in METRICS},
+          'original': {'colourfulness': means['colourfulness_original']}}
+  for name, row in rows.items():
+    if per_image and f'colourfulness_{name}' in per_image:
+      row['colourfulness'] = float(np.mean(per_image[f'colourfulness_{name}']))
+  for name in ('prediction', 'gray'):
+    rows[name]['delta_cf'] = abs(rows[name]['colourfulness'] - rows['original']['colourfulness'])
+  return rows
+
+
+def _fid_note(fid, fid_input=None):
+  scale, shift = fid_input or inception.STANDARD_INPUT
+  return {'network': fid.network, 'description': inception.NETWORKS[fid.network].description,
+          'weights': fid.weights, 'input': {'scale': scale, 'shift': shift}}
 
 
 def measure(run, fid=None, progress=False):
@@ -126,21 +182,76 @@ def measure(run, fid=None, progress=False):
   mesh = parallel.make_mesh()
   result = evaluate(run.state, run.config, mesh, parallel.shard_of_data(),
                     jitted_eval_step(run.task, mesh, fid), progress)
-  means, per_image = result.metrics, result.per_image
-  rows = {'prediction': {m: means[m] for m in METRICS},
-          'gray': {m: means[f'{m}_gray'] for m in METRICS},
-          'original': {'colourfulness': means['colourfulness_original']}}
-  for name in ('prediction', 'gray'):
-    rows[name]['delta_cf'] = abs(rows[name]['colourfulness'] - means['colourfulness_original'])
+  rows = _rows(result.metrics)
   report = {'run': os.path.abspath(run.workdir), 'step': run.step,
             'data': run.config.data.source, 'image_size': run.config.image_size,
             'images': result.images, 'skipped': result.skipped, 'rows': rows}
+  per_image = result.per_image
   if per_image and result.images >= 2:
     for name in ('prediction', 'gray'):
       rows[name]['fid'] = frechet_distance(per_image[name], per_image['original'])
-    network = inception.NETWORKS[fid.network]
-    report['fid'] = {'network': fid.network, 'description': network.description,
-                     'weights': fid.weights}
+    report['fid'] = _fid_note(fid)
+  return report
+
+
+def _reference_features(protocol, fid, mesh, shard, batch_size, data_dir, file_list, threads,
+                        skip_logs):
+  """FID features of a protocol's disjoint reference images, data-parallel."""
+  from colorjax.data import protocols
+  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
+
+  def step(unused, variables, batch):
+    features = inception.features(variables, batch['rgb'], fid.network,
+                                  *(protocol.fid_input or ()))
+    return {'count': jnp.sum(batch['mask'])}, {'reference': features, 'mask': batch['mask']}
+
+  jitted = jax.jit(step, in_shardings=(replicated, replicated, sharded),
+                   out_shardings=replicated)
+  batches = protocols.batches(protocol, data_dir, file_list, shard, batch_size, skip_logs,
+                              reference=True, threads=threads)
+  result = run_batches(None, batches, mesh, lambda _, batch: jitted(None, fid.variables, batch),
+                       [])
+  return result.per_image.get('reference', np.zeros((0, inception.FEATURES)))
+
+
+def measure_protocol(run, protocol, fid=None, data_dir='', file_list=None, resolution=None,
+                     progress=False):
+  """The report of ``run`` under an evaluation protocol (a data.protocols.Protocol): its images
+  colorized at ``resolution``² (default: the run's image_size) and brought back to the
+  protocol's size, its colourfulness, and FID with ``fid`` against its reference set."""
+  from colorjax.data import pipeline, protocols
+  config = run.config
+  mesh, shard = parallel.make_mesh(), parallel.shard_of_data()
+  batch_size = pipeline.per_process_batch(config, shard)
+  resolution = resolution or config.image_size
+  step = jitted_eval_step(run.task, mesh, fid, resolution, protocol.fid_input,
+                          protocol.colourfulness == 'absolute')
+  skip_logs = []
+  batches = protocols.batches(protocol, data_dir, file_list, shard, batch_size, skip_logs,
+                              lab=config.data.color_space == 'lab', threads=config.data.threads)
+  total = -(-protocols.images_per_process(protocol, parallel.Shard(0, shard.count))
+            // batch_size)
+  result = run_batches(run.state, batches, mesh, step, skip_logs, progress, total)
+  per_image = result.per_image
+  rows = _rows(result.metrics, per_image)
+  report = {'run': os.path.abspath(run.workdir), 'step': run.step,
+            'protocol': {'name': protocol.name, 'citation': protocol.citation,
+                         'file_list': file_list and os.path.abspath(file_list)},
+            'data': protocols.SOURCE, 'image_size': protocol.image_size,
+            'resolution': resolution, 'images': result.images, 'expected': protocol.count,
+            'skipped': result.skipped, 'rows': rows}
+  if fid is not None and result.images >= 2:
+    if protocol.reference:
+      reference = _reference_features(protocol, fid, mesh, shard, batch_size, data_dir,
+                                      file_list, config.data.threads, skip_logs)
+      report['skipped'] = '; '.join(log.summary() for log in skip_logs)
+      names = ('prediction', 'gray', 'original')
+    else:
+      reference, names = per_image['original'], ('prediction', 'gray')
+    if len(reference) >= 2:
+      for name in names:
+        rows[name]['fid'] = frechet_distance(per_image[name], reference)
+      report['fid'] = {**_fid_note(fid, protocol.fid_input), 'reference_images': len(reference)}
   return report
 
 
@@ -158,20 +269,36 @@ def table(rows):
 def markdown(report):
   """The report as a markdown table (rows: prediction, no colour, original)."""
   labels = {'prediction': 'prediction', 'gray': 'no colour (L only)', 'original': 'original'}
-  lines = [f"Run `{report['run']}` at step {report['step']} on `{report['data']}`: "
-           f"{report['images']} images as {report['image_size']}² centre crops; "
-           f"{report['skipped']}.", '']
+  if 'protocol' in report:
+    protocol = report['protocol']
+    lines = [f"Run `{report['run']}` at step {report['step']} under protocol "
+             f"`{protocol['name']}` ({protocol['citation']}): {report['images']} of its "
+             f"{report['expected']} images of `{report['data']}` at {report['image_size']}², "
+             f"colorized at {report['resolution']}²; {report['skipped']}."]
+    if report['images'] != report['expected']:
+      lines.append(f"Not comparable with published figures: {report['images']} of the "
+                   f"protocol's {report['expected']} images were evaluated.")
+    lines.append('')
+  else:
+    lines = [f"Run `{report['run']}` at step {report['step']} on `{report['data']}`: "
+             f"{report['images']} images as {report['image_size']}² centre crops; "
+             f"{report['skipped']}.", '']
   lines += table([(label, report['rows'][name]) for name, label in labels.items()])
   if 'fid' in report:
     fid = report['fid']
-    lines += ['', f"FID network: {fid['network']} ({fid['description']}), weights "
-                  f"`{fid['weights']}`."]
+    against = (f"against {fid['reference_images']} reference images"
+               if 'reference_images' in fid else 'against the originals')
+    lines += ['', f"FID {against}, network {fid['network']} ({fid['description']}), weights "
+                  f"`{fid['weights']}`, input RGB in [0, 1] times {fid['input']['scale']} plus "
+                  f"{fid['input']['shift']}."]
   return '\n'.join(lines) + '\n'
 
 
 def write(report, folder):
   """RUN/eval/step_N-SOURCE.json and .md (process 0); returns the JSON path."""
-  stem = f"step_{report['step']}-{re.sub(r'[^A-Za-z0-9_.]+', '_', report['data']).strip('_')}"
+  data = (f"protocol_{report['protocol']['name']}" if 'protocol' in report
+          else re.sub(r'[^A-Za-z0-9_.]+', '_', report['data']).strip('_'))
+  stem = f"step_{report['step']}-{data}"
   path = os.path.join(folder, stem)
   if jax.process_index() == 0:
     os.makedirs(folder, exist_ok=True)

@@ -40,8 +40,9 @@ def reference_rows(originals, predicted_ab):
           for name, values in rows.items()}
 
 
-def keras_fid(model, a, b):
-  """FID on Keras InceptionV3 features, from the n x n matrix of centred features A B^T.
+def keras_fid(model, a, b, scale=None, shift=None):
+  """FID on Keras InceptionV3 features, from the n x n matrix of centred features A B^T. The
+  images (float in [0, 1]) go in as Keras preprocesses them, or as x * scale + shift.
 
   With Σa = AᵀA / (n-1), Σb = BᵀB / (n-1) and n < 2048 features, the nonzero eigenvalues of
   Σa Σb are those of (A Bᵀ)(A Bᵀ)ᵀ / (n-1)², so tr sqrt(Σa Σb) is the sum of A Bᵀ's singular
@@ -51,9 +52,10 @@ def keras_fid(model, a, b):
   import tensorflow as tf
 
   def features(images):
-    resized = tf.image.resize(images.astype(np.float32), (299, 299), antialias=False)
-    return np.asarray(model(keras.applications.inception_v3.preprocess_input(
-        resized.numpy() * 255.0), training=False), np.float64)
+    resized = tf.image.resize(images.astype(np.float32), (299, 299), antialias=False).numpy()
+    x = (keras.applications.inception_v3.preprocess_input(resized * 255.0) if scale is None
+         else resized * np.asarray(scale, np.float32) + np.asarray(shift, np.float32))
+    return np.asarray(model(x, training=False), np.float64)
   fa, fb = features(a), features(b)
   mean_a, mean_b = fa.mean(0), fb.mean(0)
   centred_a, centred_b = fa - mean_a, fb - mean_b
@@ -141,7 +143,7 @@ def test_evaluate_standard_fid_matches_pytorch_fid(trained_run, photos, tmp_path
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(next(tmp_path.glob('step_2-folder_*.json')).read_text())
   assert report['fid']['network'] == 'standard'
-  assert 'FID network: standard' in next(tmp_path.glob('step_2-folder_*.md')).read_text()
+  assert ', network standard (' in next(tmp_path.glob('step_2-folder_*.md')).read_text()
 
   lab = skcolor.rgb2lab(originals)
   gray = np.stack([np.clip(skcolor.lab2rgb(np.concatenate([x[..., :1], 0 * x[..., 1:]], -1)),

@@ -3,15 +3,22 @@ images each chooses and in what order, the crop and resize (against NumPy in flo
 reference set, sharding over processes, and one sentence for every bad argument."""
 import dataclasses
 import io
+import json
 import re
 
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
+from skimage import color as skcolor
+from skimage import metrics as skmetrics
 
+from colorjax import evaluation
 from colorjax.core.parallel import Shard
 from colorjax.data import pipeline, protocols, sources
+from colorjax.training import runs
+from conftest import run_cli
+from test_evaluate import keras_fid
 from test_prepare import _jpeg, write_imagenet_archives
 
 VALIDATION = 20
@@ -182,8 +189,8 @@ def test_an_undecodable_image_is_skipped_and_counted(tmp_path):
                 "'ctest10k'."),
     ('source', "Protocol val5k evaluates ImageNet's validation images from tfds:imagenet2012, "
                "not 'folder:/photos'."),
-    ('no list', 'Protocol ctest10k takes its images from a file list; give the path of '
-                'ctest10k.txt.'),
+    ('no list', 'Protocol ctest10k takes its images from a file list; give '
+                '--file_list=PATH of ctest10k.txt.'),
     ('missing', "Cannot read the file list '{tmp}/absent.txt': No such file or directory."),
     ('bad line', "File list '{tmp}/list.txt', line 3: 'n01440764 ILSVRC2012_val_3.JPEG' does "
                  'not name an ImageNet validation image (ILSVRC2012_val_NNNNNNNN.JPEG).'),
@@ -220,3 +227,78 @@ def test_bad_arguments_are_one_sentence(tmp_path, case, message):
   with pytest.raises(sources.DataError) as error:
     protocols.check(name, source, file_list and str(file_list))
   assert str(error.value) == message.format(tmp=tmp_path)
+
+
+def _ddcolor_colourfulness(rgb):
+  """DDColor's colourfulness of one image in [0, 1], float64: absolute opponent channels."""
+  rgb = 255 * rgb.astype(np.float64)
+  rg, yb = np.abs(rgb[..., 0] - rgb[..., 1]), np.abs((rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2])
+  return np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+
+
+def _gray(rgb):
+  """L only: scikit-image's Lab with a = b = 0, back to RGB."""
+  lab = skcolor.rgb2lab(rgb)
+  return np.clip(skcolor.lab2rgb(np.concatenate([lab[..., :1], 0 * lab[..., 1:]], -1)), 0, 1)
+
+
+def test_evaluate_val5k_from_the_command_line(trained_run, data_dir, keras_inception, tmp_path):
+  """colorjax evaluate --protocol=val5k on a tiny ImageNet: the 20 images it has of 5,000 (and
+  a sentence saying so), DDColor's colourfulness, and FID with DDColor's Inception input, each
+  against an independent computation on the protocol's images."""
+  model, weight_files = keras_inception
+  result = run_cli('evaluate', f'--workdir={trained_run}', '--protocol=val5k',
+                   '--data=tfds:imagenet2012', f'--data_dir={data_dir}', '--fid_network=keras',
+                   f'--fid_weights={weight_files["keras3"]}', f'--output={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  report = json.loads((tmp_path / 'step_2-protocol_val5k.json').read_text())
+  assert (report['images'], report['expected'], report['resolution']) == (VALIDATION, 5000, 32)
+  assert ("Not comparable with published figures: 20 of the protocol's 5000 images"
+          in (tmp_path / 'step_2-protocol_val5k.md').read_text())
+
+  originals = np.stack([_resized(_original(_name(n)), 256, _bilinear_weights)
+                        for n in range(1, VALIDATION + 1)]).round().clip(0, 255) / 255
+  gray = np.stack([_gray(x) for x in originals])
+  rows = report['rows']
+  np.testing.assert_allclose(rows['original']['colourfulness'],
+                             np.mean([_ddcolor_colourfulness(x) for x in originals]), rtol=2e-3)
+  np.testing.assert_allclose(rows['gray']['colourfulness'],
+                             np.mean([_ddcolor_colourfulness(x) for x in gray]), atol=0.05)
+  np.testing.assert_allclose(
+      rows['gray']['psnr'], np.mean([skmetrics.peak_signal_noise_ratio(x, g, data_range=1.0)
+                                     for x, g in zip(originals, gray)]), rtol=2e-3)
+  # DDColor's Inception input: x / 2 + 1/2, then x * std / 0.5 + (mean - 0.5) / 0.5 per channel.
+  mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+  scale, shift = 0.5 * std / 0.5, 0.5 * std / 0.5 + (mean - 0.5) / 0.5
+  want = keras_fid(model, gray, originals, scale, shift)
+  np.testing.assert_allclose(rows['gray']['fid'], want, rtol=1e-3)
+  assert report['fid']['network'] == 'keras'
+
+
+def test_coltran_fid5k_measures_fid_against_its_reference_set(trained_run, data_dir,
+                                                              keras_inception):
+  """The disjoint reference set: the originals' own FID against it (the protocol's floor), with
+  ColTran's Inception input x255 / 128 - 1, against Keras in float64."""
+  model, weight_files = keras_inception
+  run = runs.load(str(trained_run))
+  protocol = _small('coltran-fid5k', count=5, reference=(10, 15), image_size=64)
+  fid = evaluation.load_fid('keras', str(weight_files['keras3']))
+  report = evaluation.measure_protocol(run, protocol, fid, data_dir)
+  assert report['images'] == 5 and report['fid']['reference_images'] == 5
+  assert 'protocol coltran-fid5k (reference)' in report['skipped']
+  evaluated = _read(protocols.evaluated_images(protocol, data_dir))
+  reference = _read(protocols.reference_images(protocol, data_dir))
+  originals, held = (np.stack([image for _, image in d.values()]) / 255
+                     for d in (evaluated, reference))
+  want = keras_fid(model, originals, held, 255 / 128, -1.0)
+  np.testing.assert_allclose(report['rows']['original']['fid'], want, rtol=1e-3)
+
+
+def test_evaluate_protocol_flags_are_one_sentence(trained_run, tmp_path):
+  result = run_cli('evaluate', f'--workdir={trained_run}', '--protocol=ctest10k',
+                   '--resolution=32')
+  assert result.returncode != 0
+  assert result.stderr.strip() == ('colorjax evaluate: Protocol ctest10k takes its images from '
+                                   'a file list; give --file_list=PATH of ctest10k.txt.')
+  result = run_cli('evaluate', f'--workdir={trained_run}', f'--file_list={tmp_path}')
+  assert result.stderr.strip() == 'colorjax evaluate: --file_list goes with --protocol only.'

@@ -2,12 +2,15 @@
 
   colorjax evaluate --workdir=runs/demo
   colorjax evaluate --workdir=runs/places --data=folder:~/test_photos --fid_weights=FILE
+  colorjax evaluate --workdir=runs/imagenet --protocol=val5k --data=tfds:imagenet2012
 
 Reports PSNR, SSIM, mean absolute ab error, mean CIEDE2000, colourfulness and ΔCF of the
 predictions against the originals, next to the no-colour baseline (L only) and the originals'
 own colourfulness, and FID when the weights of the ``--fid_network`` are at hand. Writes
 RUN/eval/step_N-DATA.json and .md and prints the table. ``--data`` evaluates another source:
-every file of a folder, or ``--split`` of a TFDS data set (e.g. 'test[:2000]').
+every file of a folder, or ``--split`` of a TFDS data set (e.g. 'test[:2000]'). ``--protocol``
+evaluates as a published paper did (docs/evaluation.md): its ImageNet validation images, crop,
+size, colourfulness formula, FID network and reference set.
 """
 import dataclasses
 import sys
@@ -16,6 +19,7 @@ from absl import flags
 
 from colorjax import evaluation
 from colorjax.core import validation
+from colorjax.data import protocols  # TensorFlow loads now, while its start-up lines are hidden
 from colorjax.models import inception, keras_weights
 from colorjax.training import experiment, runs
 
@@ -28,12 +32,25 @@ _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RU
 _DATA = flags.DEFINE_string('data', None, "Images to evaluate on (default: the run's held-out "
                             "images): 'samples', 'folder:PATH' or 'tfds:NAME'.", flag_values=FLAGS)
 _SPLIT = flags.DEFINE_string('split', None, 'TFDS split for --data=tfds:NAME.', flag_values=FLAGS)
+_PROTOCOL = flags.DEFINE_string(
+    'protocol', None, "Evaluate as the papers do: 'coltran-fid5k' (ColTran, UViM), 'val5k' "
+    "(DDColor) or 'ctest10k' (Larsson et al.'s list), on --data=tfds:imagenet2012; see "
+    'docs/evaluation.md.', flag_values=FLAGS)
+_FILE_LIST = flags.DEFINE_string(
+    'file_list', None, "--protocol=ctest10k: the path of ctest10k.txt; coltran-fid5k: the folder "
+    "of big_vision's eval_file_names.txt and reference_file_names.txt (optional: without it, "
+    "TFDS's read order picks the images).", flag_values=FLAGS)
+_DATA_DIR = flags.DEFINE_string('data_dir', None, "--protocol's TFDS folder (default: the run's "
+                                'data.data_dir).', flag_values=FLAGS)
+_RESOLUTION = flags.DEFINE_integer(
+    'resolution', None, "--protocol: the network colorizes at this size, its ab is resized to "
+    "the protocol's (default: the run's image_size).", flag_values=FLAGS)
 _FID_NETWORK = flags.DEFINE_enum(
     'fid_network', 'standard', list(inception.NETWORKS),
     "The Inception network FID is computed with: 'standard' (the TF graph FID was defined with, "
     "pytorch-fid's pt_inception-2015-12-05-6726825d.pth; what most papers report), "
     "'torchvision' (inception_v3_google-0cc3c7bd.pth) or 'keras' "
-    f'({keras_weights.INCEPTION_V3_NOTOP}).', flag_values=FLAGS)
+    f'({keras_weights.INCEPTION_V3_NOTOP}); default with --protocol: its own.', flag_values=FLAGS)
 _FID_WEIGHTS = flags.DEFINE_string(
     'fid_weights', None, "The --fid_network's weight file; default: its file in torch.hub's "
     "cache (~/.cache/torch/hub/checkpoints, where pytorch-fid and torchvision download it) or, "
@@ -66,14 +83,42 @@ def load_fid(network, path):
   return evaluation.load_fid(network, path)
 
 
+def check_protocol():
+  """The --protocol, after checking the flags that go with it (before the run loads)."""
+  if not _PROTOCOL.value:
+    for flag in ('file_list', 'data_dir', 'resolution'):
+      if FLAGS[flag].present:
+        raise validation.UserError(f'--{flag} goes with --protocol only.')
+    return None
+  if _SPLIT.value:
+    raise validation.UserError('--split does not go with --protocol: the protocol fixes the '
+                               'images.')
+  return protocols.check(_PROTOCOL.value, _DATA.value or protocols.SOURCE, _FILE_LIST.value)
+
+
+def protocol_report(run, protocol):
+  """The report of ``run`` under ``protocol``."""
+  if _RESOLUTION.value is not None:
+    runs.check_resolution(run, _RESOLUTION.value)
+  network = (_FID_NETWORK.value if FLAGS['fid_network'].present else protocol.fid_network)
+  data_dir = run.config.data.data_dir if _DATA_DIR.value is None else _DATA_DIR.value
+  return evaluation.measure_protocol(run, protocol, load_fid(network, _FID_WEIGHTS.value),
+                                     data_dir, _FILE_LIST.value, _RESOLUTION.value,
+                                     progress=True)
+
+
 def main(argv):
   if len(argv) > 1 or not (_WORKDIR.value or _CHECKPOINT.value):
     raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH) and flags only.')
+  protocol = check_protocol()
   run = runs.load(_WORKDIR.value, _CHECKPOINT.value)
-  if _DATA.value:
-    run = with_data(run, _DATA.value, _SPLIT.value)
-  fid = load_fid(_FID_NETWORK.value, _FID_WEIGHTS.value)
-  report = evaluation.measure(run, fid, progress=True)
+  if protocol:
+    report = protocol_report(run, protocol)
+  else:
+    if _DATA.value:
+      run = with_data(run, _DATA.value, _SPLIT.value)
+    report = evaluation.measure(run, load_fid(_FID_NETWORK.value, _FID_WEIGHTS.value),
+                                progress=True)
   path = evaluation.write(report, _OUTPUT.value or f'{run.workdir}/eval')
   print(evaluation.markdown(report))
   print(f'Wrote {path} and the .md next to it.')

@@ -58,11 +58,17 @@ def ciede2000(lab1, lab2):
   return jnp.sqrt(dL ** 2 + dC ** 2 + dH ** 2 - jnp.sin(2 * rotation) * r_c * dC * dH)
 
 
-def colourfulness(rgb):
-  """Hasler and Süsstrunk's colourfulness per image, on the 0-255 scale (0: gray)."""
+def colourfulness(rgb, absolute=False):
+  """Hasler and Süsstrunk's colourfulness per image, on the 0-255 scale (0: gray).
+
+  ``absolute``: of |R - G| and |(R + G) / 2 - B|, as DDColor's evaluation code computes it
+  (larger means, smaller spreads than the paper's signed opponent channels).
+  """
   rgb = 255.0 * rgb
   rg = rgb[..., 0] - rgb[..., 1]
   yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+  if absolute:
+    rg, yb = jnp.abs(rg), jnp.abs(yb)
   axes = tuple(range(1, rg.ndim))
   spread = jnp.sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
   mean = jnp.hypot(jnp.mean(rg, axis=axes), jnp.mean(yb, axis=axes))

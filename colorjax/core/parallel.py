@@ -76,6 +76,21 @@ def global_batch(host_batch, mesh):
   return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), host_batch)
 
 
+def until_every_process_is_done(batches, padding):
+  """``batches`` (this process's, any number) as a stream every process ends at the same step:
+  a process out of batches yields ``padding`` (all rows masked) until all are out. One small
+  all-gather per batch with several processes; none with one."""
+  batches = iter(batches)
+  while True:
+    batch = next(batches, None)
+    if jax.process_count() > 1:
+      if not np.asarray(multihost_utils.process_allgather(np.int32(batch is not None))).any():
+        return
+    elif batch is None:
+      return
+    yield padding if batch is None else batch
+
+
 def every_process(positions):
   """[positions of process 0, 1, ...] for this process's {name: non-negative int} (one
   all-gather across processes; the ints may exceed int32)."""

@@ -480,16 +480,26 @@ def eval_batches(config, shard=Shard(), skip_logs=None):
   skip_log = SkipLog(source.description + ' (eval)', source.num_examples('eval', shard))
   if skip_logs is not None:
     skip_logs.append(skip_log)
-  size = config.image_size
   decoder = _Decoder(source, 'eval', data, skip_log)
   payloads = decoder.payloads('eval', shard, None, config.seed).enumerate()
   stop = tf.Variable(False, trainable=False)
-  ds = _images(payloads, decoder, size, config.seed, False, data, stop)
-  batch_size = per_process_batch(config, shard)
-  ds = options(ds.batch(batch_size).map(lambda b: _output(b['rgb'], data))
-               .prefetch(tf.data.AUTOTUNE), data.threads)
-  key = _pixel_key(data)
-  expected = num_eval_batches(config, source, shard)
+  ds = _images(payloads, decoder, config.image_size, config.seed, False, data, stop)
+  yield from padded_batches(
+      ds.map(lambda element: element['rgb']), per_process_batch(config, shard),
+      num_eval_batches(config, source, shard), stop, skip_log, data.color_space == 'lab',
+      data.threads)
+
+
+def padded_batches(images, batch_size, expected, stop, skip_log, lab=False, threads=0):
+  """Batches of ``images`` (a dataset of uint8 [S, S, 3] whose pipeline stops issuing work once
+  ``stop`` is set) as ``{"rgb": uint8 | "lab": float32 [B, S, S, 3], "mask": bool[B]}``, the
+  last ones padded so that ``expected`` batches come (None: as many as there are); ``threads``
+  as in ``options``."""
+  ds = images.batch(batch_size)
+  if lab:
+    ds = ds.map(to_lab)
+  ds = options(ds.prefetch(tf.data.AUTOTUNE), threads)
+  key = 'lab' if lab else 'rgb'
   count = 0
   iterator = _NumpyIterator(ds, stop)
   try:
@@ -502,7 +512,7 @@ def eval_batches(config, shard=Shard(), skip_logs=None):
     iterator.close()
   if skip_log.counts():
     logging.warning('%s.', skip_log.summary())
-  shape = (size, size, 3)
+  shape = tuple(images.element_spec.shape)
   while expected is not None and count < expected:
     yield _padded(key, np.zeros((0,) + shape, np.float32 if key == 'lab' else np.uint8),
                   batch_size)

@@ -26,6 +26,7 @@ import re
 import numpy as np
 import tensorflow as tf
 
+from colorjax.core import parallel
 from colorjax.core.parallel import Shard
 from colorjax.data import images, pipeline
 from colorjax.data.sources import DataError, tfds_builder
@@ -36,6 +37,14 @@ READ_ORDER, FILE_NUMBER, FILE_LIST = 'read-order', 'file-number', 'file-list'
 _VAL_NAME = re.compile(r'ILSVRC2012_val_(\d{8})\.JPEG')
 # big_vision's names for the two ColTran lists, in the folder it calls FID_DATA_DIR.
 COLTRAN_LISTS = ('eval_file_names.txt', 'reference_file_names.txt')
+# The Inception input as a protocol's code made it from RGB in [0, 1], x * scale + shift (per
+# channel where tuples), where it is not [-1, 1]. ColTran: x255 / 128 - 1. DDColor: x / 2 + 1/2
+# (its comment says "[-1, 1] -> [0, 1]", but its images are already in [0, 1]), then
+# torchvision's transform_input formula x * std / 0.5 + (mean - 0.5) / 0.5.
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+COLTRAN_INPUT = (255 / 128, -1.0)
+DDCOLOR_INPUT = (_IMAGENET_STD,
+                 tuple(s + 2 * m - 1 for m, s in zip(_IMAGENET_MEAN, _IMAGENET_STD)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +66,8 @@ class Protocol:
   preparation: str
   dct_method: str
   reference: tuple = None
+  fid_input: tuple = None               # (scale, shift), see above; None: [-1, 1]
+  colourfulness: str = 'signed'         # or 'absolute': of |R - G| and |(R + G) / 2 - B|
   split: str = 'validation'
   image_size: int = 256
   citation: str = ''
@@ -64,12 +75,14 @@ class Protocol:
 
 PROTOCOLS = {p.name: p for p in (
     Protocol('coltran-fid5k', 'standard', False, 5000, READ_ORDER, CROP_AREA, 'INTEGER_FAST',
-             (10000, 15000),
+             (10000, 15000), COLTRAN_INPUT,
              citation='Kumar et al., Colorization Transformer (ICLR 2021); big_vision '
                       'evaluators/proj/uvim/coltran_fid.py'),
     Protocol('val5k', 'torchvision', False, 5000, FILE_NUMBER, SQUASH_BILINEAR, 'INTEGER_ACCURATE',
+             fid_input=DDCOLOR_INPUT, colourfulness='absolute',
              citation='Kang et al., DDColor (ICCV 2023); DDColor basicsr/data/lab_dataset.py'),
     Protocol('ctest10k', 'torchvision', True, 10000, FILE_LIST, SQUASH_BILINEAR, 'INTEGER_ACCURATE',
+             fid_input=DDCOLOR_INPUT, colourfulness='absolute',
              citation='Larsson et al., Learning Representations for Automatic Colorization '
                       '(ECCV 2016): ctest10k.txt'),
 )}
@@ -122,8 +135,8 @@ def check(protocol_name, source, file_list=None):
     raise DataError(f"Protocol {protocol.name} evaluates ImageNet's validation images from "
                     f'{SOURCE}, not {source!r}.')
   if protocol.needs_file_list and not file_list:
-    raise DataError(f'Protocol {protocol.name} takes its images from a file list; give the path '
-                    'of ctest10k.txt.')
+    raise DataError(f'Protocol {protocol.name} takes its images from a file list; give '
+                    '--file_list=PATH of ctest10k.txt.')
   if file_list:
     if protocol.order == FILE_NUMBER:
       raise DataError(f'Protocol {protocol.name} takes no file list: its images are '
@@ -194,9 +207,11 @@ def _prepare(protocol, rgb):
   return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
 
-def _images(protocol, data_dir, file_list, reference, shard, skip_log):
+def _images(protocol, data_dir, file_list, reference, shard, skip_log, stop):
   skip_log = skip_log or pipeline.SkipLog(f'protocol {protocol.name}')
   ds = _indexed(protocol, data_dir, file_list, reference, shard)
+  if stop is not None:
+    ds = ds.take_while(lambda *unused: tf.logical_not(stop))
 
   def pillow(name, payload):
     try:
@@ -223,15 +238,45 @@ def _images(protocol, data_dir, file_list, reference, shard, skip_log):
                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True))
 
 
-def evaluated_images(protocol, data_dir='', file_list=None, shard=Shard(), skip_log=None):
+def evaluated_images(protocol, data_dir='', file_list=None, shard=Shard(), skip_log=None,
+                     stop=None):
   """This process's images to colorize under ``protocol`` (a Protocol, see ``check``), as a
   tf.data.Dataset of {'image', 'index', 'file_name'} in TFDS read order; undecodable images
-  are dropped and counted in ``skip_log`` (a pipeline.SkipLog) when given."""
-  return _images(protocol, data_dir, file_list, False, shard, skip_log)
+  are dropped and counted in ``skip_log`` (a pipeline.SkipLog) when given. Once ``stop`` (a
+  boolean tf.Variable) is set, no more images are read (pipeline.padded_batches uses it)."""
+  return _images(protocol, data_dir, file_list, False, shard, skip_log, stop)
 
 
-def reference_images(protocol, data_dir='', file_list=None, shard=Shard(), skip_log=None):
+def reference_images(protocol, data_dir='', file_list=None, shard=Shard(), skip_log=None,
+                     stop=None):
   """This process's FID reference images under ``protocol``, as ``evaluated_images``: a
   disjoint set where the protocol has one, else the evaluated images themselves (their ground
   truth)."""
-  return _images(protocol, data_dir, file_list, protocol.reference is not None, shard, skip_log)
+  return _images(protocol, data_dir, file_list, protocol.reference is not None, shard, skip_log,
+                 stop)
+
+
+def images_per_process(protocol, shard, reference=False):
+  """How many of the protocol's images (or reference images) fall to process ``shard.index``."""
+  start, stop = protocol.reference if reference and protocol.reference else (0, protocol.count)
+  return len(range(shard.index, stop - start, shard.count))
+
+
+def batches(protocol, data_dir, file_list, shard, batch_size, skip_logs, reference=False,
+            lab=False, threads=0):
+  """This process's evaluated (or ``reference``) images as pipeline.padded_batches,
+  ``{"rgb"|"lab", "mask"}``, as many on every process (the images a set lacks cost no steps);
+  the pass's SkipLog is appended to ``skip_logs``."""
+  skip_log = pipeline.SkipLog(f'protocol {protocol.name}' + (' (reference)' if reference else ''),
+                              images_per_process(protocol, shard, reference))
+  skip_logs.append(skip_log)
+  stop = tf.Variable(False, trainable=False)
+  chosen = reference_images if reference else evaluated_images
+  ds = chosen(protocol, data_dir, file_list, shard, skip_log, stop)
+  size = protocol.image_size
+  padding = {'lab' if lab else 'rgb': np.zeros((batch_size, size, size, 3),
+                                               np.float32 if lab else np.uint8),
+             'mask': np.zeros(batch_size, bool)}
+  return parallel.until_every_process_is_done(pipeline.padded_batches(
+      ds.map(lambda element: element['image']), batch_size, None, stop, skip_log, lab, threads),
+      padding)

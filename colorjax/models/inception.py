@@ -29,6 +29,7 @@ from colorjax.models import keras_weights, torch_weights
 SIZE = 299        # the input size of the published weights (any size >= 75 runs)
 FEATURES = 2048
 CONVS = 94
+STANDARD_INPUT = (2.0, -1.0)  # RGB in [0, 1] -> x * scale + shift in [-1, 1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,9 +104,10 @@ def find_weights(network, path=None, setting='--fid_weights'):
                   f'or give {setting}=PATH (it is downloaded from {network.url}).')
 
 
-def preprocess(rgb):
-  """RGB in [0, 1] -> [-1, 1], the range every variant's weights expect."""
-  return rgb * 2.0 - 1.0
+def preprocess(rgb, scale=STANDARD_INPUT[0], shift=STANDARD_INPUT[1]):
+  """RGB in [0, 1] -> rgb * scale + shift (per channel when tuples): [-1, 1] by default, the
+  range every variant's weights expect; evaluation protocols may map it as their code did."""
+  return rgb * jnp.asarray(scale, rgb.dtype) + jnp.asarray(shift, rgb.dtype)
 
 
 def resize_for_inception(images):
@@ -260,11 +262,12 @@ def load_params(path, network='keras'):
   return {'params': params, 'batch_stats': stats}
 
 
-@functools.partial(jax.jit, static_argnames='network')
-def features(variables, images, network='keras'):
+@functools.partial(jax.jit, static_argnames=('network', 'scale', 'shift'))
+def features(variables, images, network='keras', scale=STANDARD_INPUT[0],
+             shift=STANDARD_INPUT[1]):
   """Images [N, H, W, 3], uint8 or float in [0, 1], any size -> ``network``'s pool features
-  [N, 2048] float32 (resized to 299x299 first)."""
+  [N, 2048] float32 (resized to 299x299, then ``preprocess``-ed with ``scale`` and ``shift``)."""
   if images.dtype == jnp.uint8:
     images = color.uint8_to_unit(images)
-  x = preprocess(resize_for_inception(images.astype(jnp.float32)))
+  x = preprocess(resize_for_inception(images.astype(jnp.float32)), scale, shift)
   return InceptionV3(network).apply(variables, x)
