@@ -4,7 +4,10 @@ reference set, sharding over processes, and one sentence for every bad argument.
 import dataclasses
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -17,7 +20,7 @@ from colorjax import evaluation
 from colorjax.core.parallel import Shard
 from colorjax.data import pipeline, protocols, sources
 from colorjax.training import runs
-from conftest import run_cli
+from conftest import ROOT, run_cli
 from test_evaluate import keras_fid
 from test_prepare import _jpeg, write_imagenet_archives
 
@@ -242,24 +245,16 @@ def _gray(rgb):
   return np.clip(skcolor.lab2rgb(np.concatenate([lab[..., :1], 0 * lab[..., 1:]], -1)), 0, 1)
 
 
-def test_evaluate_val5k_from_the_command_line(trained_run, data_dir, keras_inception, tmp_path):
-  """colorjax evaluate --protocol=val5k on a tiny ImageNet: the 20 images it has of 5,000 (and
-  a sentence saying so), DDColor's colourfulness, and FID with DDColor's Inception input, each
-  against an independent computation on the protocol's images."""
-  model, weight_files = keras_inception
-  result = run_cli('evaluate', f'--workdir={trained_run}', '--protocol=val5k',
-                   '--data=tfds:imagenet2012', f'--data_dir={data_dir}', '--fid_network=keras',
-                   f'--fid_weights={weight_files["keras3"]}', f'--output={tmp_path}')
-  assert result.returncode == 0, result.stderr[-3000:]
-  report = json.loads((tmp_path / 'step_2-protocol_val5k.json').read_text())
-  assert (report['images'], report['expected'], report['resolution']) == (VALIDATION, 5000, 32)
-  assert ("Not comparable with published figures: 20 of the protocol's 5000 images"
-          in (tmp_path / 'step_2-protocol_val5k.md').read_text())
+def _val5k_originals(count, size):
+  """val5k's first ``count`` images at size², prepared in float64 NumPy, in [0, 1]."""
+  return np.stack([_resized(_original(_name(n)), size, _bilinear_weights)
+                   for n in range(1, count + 1)]).round().clip(0, 255) / 255
 
-  originals = np.stack([_resized(_original(_name(n)), 256, _bilinear_weights)
-                        for n in range(1, VALIDATION + 1)]).round().clip(0, 255) / 255
+
+def _check_val5k_rows(rows, originals):
+  """The rows that do not depend on the network: DDColor's colourfulness of the originals and
+  of the no-colour baseline, and the baseline's PSNR (scikit-image)."""
   gray = np.stack([_gray(x) for x in originals])
-  rows = report['rows']
   np.testing.assert_allclose(rows['original']['colourfulness'],
                              np.mean([_ddcolor_colourfulness(x) for x in originals]), rtol=2e-3)
   np.testing.assert_allclose(rows['gray']['colourfulness'],
@@ -267,12 +262,24 @@ def test_evaluate_val5k_from_the_command_line(trained_run, data_dir, keras_incep
   np.testing.assert_allclose(
       rows['gray']['psnr'], np.mean([skmetrics.peak_signal_noise_ratio(x, g, data_range=1.0)
                                      for x, g in zip(originals, gray)]), rtol=2e-3)
-  # DDColor's Inception input: x / 2 + 1/2, then x * std / 0.5 + (mean - 0.5) / 0.5 per channel.
-  mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
-  scale, shift = 0.5 * std / 0.5, 0.5 * std / 0.5 + (mean - 0.5) / 0.5
-  want = keras_fid(model, gray, originals, scale, shift)
-  np.testing.assert_allclose(rows['gray']['fid'], want, rtol=1e-3)
-  assert report['fid']['network'] == 'keras'
+  return gray
+
+
+def test_evaluate_val5k_from_the_command_line(trained_run, data_dir, tmp_path, monkeypatch):
+  """colorjax evaluate --protocol=val5k on a tiny ImageNet: the 20 images it has of 5,000 (and
+  a sentence saying so) and DDColor's colourfulness, against NumPy on the protocol's images;
+  without torchvision's weights at hand, FID is skipped in one sentence."""
+  monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty'))
+  result = run_cli('evaluate', f'--workdir={trained_run}', '--protocol=val5k',
+                   '--data=tfds:imagenet2012', f'--data_dir={data_dir}', f'--output={tmp_path}')
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'FID skipped: inception_v3_google-0cc3c7bd.pth' in result.stderr
+  report = json.loads((tmp_path / 'step_2-protocol_val5k.json').read_text())
+  assert (report['images'], report['expected'], report['resolution']) == (VALIDATION, 5000, 32)
+  assert 'fid' not in report
+  assert ("Not comparable with published figures: 20 of the protocol's 5000 images"
+          in (tmp_path / 'step_2-protocol_val5k.md').read_text())
+  _check_val5k_rows(report['rows'], _val5k_originals(VALIDATION, 256))
 
 
 def test_coltran_fid5k_measures_fid_against_its_reference_set(trained_run, data_dir,
@@ -302,3 +309,28 @@ def test_evaluate_protocol_flags_are_one_sentence(trained_run, tmp_path):
                                    'a file list; give --file_list=PATH of ctest10k.txt.')
   result = run_cli('evaluate', f'--workdir={trained_run}', f'--file_list={tmp_path}')
   assert result.stderr.strip() == 'colorjax evaluate: --file_list goes with --protocol only.'
+
+
+def test_two_processes_evaluate_a_protocol_as_one_does(trained_run, data_dir, keras_inception,
+                                                       tmp_path):
+  """launch/local.py: 2 processes of 1 device share val5k's first 5 images unevenly (3 and 2:
+  one steps on a padding batch while the other finishes); the report covers all 5, and its FID
+  uses DDColor's Inception input, against Keras features in float64."""
+  model, weight_files = keras_inception
+  output = tmp_path / 'two.json'
+  result = subprocess.run(
+      [sys.executable, str(ROOT / 'launch' / 'local.py'), '--processes=2',
+       '--devices_per_process=1', '--', sys.executable, str(ROOT / 'tests' / 'run_protocol.py'),
+       str(trained_run), data_dir, str(weight_files['keras3']), '5', str(output)],
+      cwd=ROOT, capture_output=True, text=True, timeout=600,
+      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+  assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+  report = json.loads(output.read_text())
+  assert report['images'] == 5 and report['resolution'] == 32
+  originals = _val5k_originals(5, 64)
+  gray = _check_val5k_rows(report['rows'], originals)
+  # DDColor's Inception input: x / 2 + 1/2, then x * std / 0.5 + (mean - 0.5) / 0.5 per channel.
+  mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+  scale, shift = 0.5 * std / 0.5, 0.5 * std / 0.5 + (mean - 0.5) / 0.5
+  want = keras_fid(model, gray, originals, scale, shift)
+  np.testing.assert_allclose(report['rows']['gray']['fid'], want, rtol=1e-3)

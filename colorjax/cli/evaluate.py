@@ -10,15 +10,18 @@ own colourfulness, and FID when the weights of the ``--fid_network`` are at hand
 RUN/eval/step_N-DATA.json and .md and prints the table. ``--data`` evaluates another source:
 every file of a folder, or ``--split`` of a TFDS data set (e.g. 'test[:2000]'). ``--protocol``
 evaluates as a published paper did (docs/evaluation.md): its ImageNet validation images, crop,
-size, colourfulness formula, FID network and reference set.
+size, colourfulness formula, FID network and reference set. Several processes (launch/local.py,
+a SLURM or Open MPI job, a TPU pod; JAX_COORDINATOR_ADDRESS & co.) evaluate together, each its
+share of the images, over every device.
 """
 import dataclasses
 import sys
 
+import jax
 from absl import flags
 
 from colorjax import evaluation
-from colorjax.core import validation
+from colorjax.core import parallel, validation
 from colorjax.data import protocols  # TensorFlow loads now, while its start-up lines are hidden
 from colorjax.models import inception, keras_weights
 from colorjax.training import experiment, runs
@@ -111,6 +114,7 @@ def main(argv):
   if len(argv) > 1 or not (_WORKDIR.value or _CHECKPOINT.value):
     raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH) and flags only.')
   protocol = check_protocol()
+  parallel.initialize()  # several processes: from JAX_COORDINATOR_ADDRESS & co. or the cluster
   run = runs.load(_WORKDIR.value, _CHECKPOINT.value)
   if protocol:
     report = protocol_report(run, protocol)
@@ -120,5 +124,6 @@ def main(argv):
     report = evaluation.measure(run, load_fid(_FID_NETWORK.value, _FID_WEIGHTS.value),
                                 progress=True)
   path = evaluation.write(report, _OUTPUT.value or f'{run.workdir}/eval')
-  print(evaluation.markdown(report))
-  print(f'Wrote {path} and the .md next to it.')
+  if jax.process_index() == 0:
+    print(evaluation.markdown(report))
+    print(f'Wrote {path} and the .md next to it.')
