@@ -76,6 +76,13 @@ def evaluate(state, config, mesh, shard, eval_step, progress=False):
   return run_batches(state, batches, mesh, eval_step, skip_logs, progress, total)
 
 
+def _valid_rows(per_image):
+  """A batch's per-image arrays on the host, padding rows (mask False) left out."""
+  values = jax.device_get(per_image)
+  mask = values.pop('mask').astype(bool)
+  return values if mask.all() else {name: value[mask] for name, value in values.items()}
+
+
 def run_batches(state, batches, mesh, eval_step, skip_logs, progress=False, total=None):
   """``evaluate``'s loop over any host batches (and the SkipLogs their pipeline fills)."""
   if progress:
@@ -89,15 +96,14 @@ def run_batches(state, batches, mesh, eval_step, skip_logs, progress=False, tota
     sums, per_image = eval_step(state, batch)
     totals = sums if totals is None else jax.tree.map(jnp.add, totals, sums)
     if pending:
-      rows.append(jax.device_get(pending))
+      rows.append(_valid_rows(pending))
     pending = per_image
   if pending:
-    rows.append(jax.device_get(pending))
+    rows.append(_valid_rows(pending))
   totals = jax.device_get(totals)
   images = int(totals.pop('count'))
-  per_image = {name: np.concatenate([values[name][values['mask'].astype(bool)]
-                                     for values in rows])
-               for name in (rows[0] if rows else ()) if name != 'mask'}
+  per_image = {name: np.concatenate([values[name] for values in rows])
+               for name in (rows[0] if rows else ())}
   return EvalResult({name: float(value) / max(images, 1) for name, value in totals.items()},
                     per_image, first, images, '; '.join(log.summary() for log in skip_logs))
 
