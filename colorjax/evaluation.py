@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import tqdm
 
-from colorjax.core import color, metrics, parallel
+from colorjax.core import color, files, metrics, parallel
 from colorjax.models import inception
 from colorjax.tasks.inputs import rgb_and_lab
 
@@ -308,8 +308,6 @@ def write(report, folder):
   path = os.path.join(folder, stem)
   if jax.process_index() == 0:
     os.makedirs(folder, exist_ok=True)
-    with open(path + '.json', 'w') as f:
-      json.dump(report, f, indent=2)
-    with open(path + '.md', 'w') as f:
-      f.write(markdown(report))
+    files.write_whole(path + '.json', json.dumps(report, indent=2))
+    files.write_whole(path + '.md', markdown(report))
   return path + '.json'

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from colorjax import evaluation
 from colorjax.core import validation
 from colorjax.training import runs, train
 from conftest import ROOT, load_config
@@ -79,12 +80,16 @@ def test_a_resume_drops_the_log_rows_past_its_checkpoint(tmp_path):
   assert len(keys) == len(set(keys)) and max(step for step, _ in keys) == 4
 
 
-def test_config_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+def test_config_json_and_eval_reports_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
   workdir = str(tmp_path)
   config = tiny_run(1)
   runs.write_config(config, workdir)
-  with open(tmp_path / 'config.json', 'rb') as f:
-    before = f.read()
+  report = {'run': workdir, 'step': 1, 'data': 'samples', 'image_size': 32, 'images': 2,
+            'skipped': '', 'rows': {'prediction': {'psnr': 20.0}, 'gray': {'psnr': 10.0},
+                                    'original': {}}}
+  evaluation.write(report, str(tmp_path / 'eval'))
+  before = {path: path.read_bytes() for path in tmp_path.rglob('*.*')}
+  assert len(before) == 3
 
   def full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, 'No space left on device')
@@ -92,9 +97,10 @@ def test_config_json_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
   config.num_steps = 5
   with pytest.raises(OSError):
     runs.write_config(config, workdir)
-  assert sorted(os.listdir(tmp_path)) == ['config.json']
-  with open(tmp_path / 'config.json', 'rb') as f:
-    assert f.read() == before
+  report['rows']['prediction']['psnr'] = 30.0
+  with pytest.raises(OSError):
+    evaluation.write(report, str(tmp_path / 'eval'))
+  assert {path: path.read_bytes() for path in tmp_path.rglob('*.*')} == before
 
 
 def test_a_tampered_config_json_is_one_sentence(tmp_path):

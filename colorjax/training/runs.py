@@ -17,7 +17,7 @@ import ml_collections
 from absl import logging
 
 from colorjax import tasks
-from colorjax.core import metrics, parallel, validation
+from colorjax.core import files, metrics, parallel, validation
 from colorjax.tasks import network
 from colorjax.training import checkpoint, experiment
 from configs import default
@@ -63,16 +63,7 @@ def checkpointer(config, workdir):
 def write_config(config, workdir):
   """config.json, written whole or not at all (a temporary file renamed over the old one)."""
   if jax.process_index() == 0:
-    path = os.path.join(workdir, CONFIG_FILE)
-    try:
-      with open(path + '.tmp', 'w') as f:
-        f.write(config.to_json_best_effort(indent=2))
-        f.flush()
-        os.fsync(f.fileno())
-      os.replace(path + '.tmp', path)
-    finally:
-      if os.path.exists(path + '.tmp'):
-        os.remove(path + '.tmp')
+    files.write_whole(os.path.join(workdir, CONFIG_FILE), config.to_json_best_effort(indent=2))
 
 
 def _fields(config):
@@ -211,9 +202,7 @@ def trim_metrics(workdir, step):
     rows = f.readlines()
   kept = [row for row in rows if _row_step(row) <= step]
   if len(kept) < len(rows):
-    with open(path + '.tmp', 'w') as f:
-      f.writelines(kept)
-    os.replace(path + '.tmp', path)
+    files.write_whole(path, ''.join(kept))
     logging.info('Dropped %d rows after step %d from %s.', len(rows) - len(kept), step, path)
 
 
