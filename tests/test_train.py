@@ -337,24 +337,34 @@ def test_a_full_disk_is_one_sentence_first_during_training_and_at_start_up(tmp_p
   assert (workdir / 'config.json').read_bytes() == config
 
 
+def signal_on_lines(command, cues, expected_code):
+  """Runs ``command``; when a stderr line matches the next cue's pattern (re.search), sends
+  that cue's signal; after the last cue, waits for ``expected_code`` (at most 60 s). Returns
+  the stderr lines."""
+  process = subprocess.Popen(command, cwd=ROOT, env=ENV, stderr=subprocess.PIPE, text=True)
+  lines, cues = [], list(cues)
+  try:
+    for line in process.stderr:
+      lines.append(line)
+      pattern, signum = cues[0]
+      if re.search(pattern, line):
+        process.send_signal(signum)
+        cues.pop(0)
+        if not cues:
+          break
+    assert process.wait(timeout=60) == expected_code
+  finally:
+    process.kill()
+  return lines + process.stderr.readlines()
+
+
 @pytest.mark.parametrize('after', ['malloc:', 'local of 1 devices'])
 def test_sigterm_during_start_up_is_one_sentence_and_exit_143(tmp_path, after):
   """SIGTERM while JAX and TensorFlow load (after the malloc line) or while the state is built
   (after the device line): one sentence and exit 143 within seconds, never a hang."""
   workdir = tmp_path / 'run'
-  process = subprocess.Popen(train_command(workdir, '--config.num_steps=2'), cwd=ROOT, env=ENV,
-                             stderr=subprocess.PIPE, text=True)
-  lines = []
-  try:
-    for line in process.stderr:
-      lines.append(line)
-      if after in line:
-        process.send_signal(signal.SIGTERM)
-        break
-    assert process.wait(timeout=60) == 143
-  finally:
-    process.kill()
-  lines += process.stderr.readlines()
+  lines = signal_on_lines(train_command(workdir, '--config.num_steps=2'),
+                          [(after, signal.SIGTERM)], 143)
   assert lines[-1].strip() == ('colorjax train: stopped by SIGTERM before the training loop '
                                'started (or after it ended); the last complete checkpoint, if '
                                f'any, stays in {workdir}.')
@@ -380,23 +390,11 @@ def test_a_second_ctrl_c_while_saving_is_one_sentence_naming_the_last_checkpoint
   first = subprocess.run(train_command(workdir, '--config.num_steps=2'), cwd=ROOT, env=ENV,
                          capture_output=True, text=True, timeout=300)
   assert first.returncode == 0, first.stderr[-3000:]
-  process = subprocess.Popen(
+  lines = signal_on_lines(
       train_command(workdir, '--config.num_steps=100000', '--config.checkpoint_every=100000',
-                    prelude=SLOW_SAVE), cwd=ROOT, env=ENV, stderr=subprocess.PIPE, text=True)
-  lines = []
-  try:
-    for line in process.stderr:
-      lines.append(line)
-      if '] [3] train/' in line:
-        process.send_signal(signal.SIGINT)
-      if line.startswith('saving '):
-        saving = int(line.split()[1])
-        process.send_signal(signal.SIGINT)
-        break
-    assert process.wait(timeout=60) == 130
-  finally:
-    process.kill()
-  lines += process.stderr.readlines()
+                    prelude=SLOW_SAVE), [(r'\] \[3\] train/', signal.SIGINT),
+                                         ('^saving ', signal.SIGINT)], 130)
+  saving = next(int(line.split()[1]) for line in lines if line.startswith('saving '))
   assert lines[-1].strip() == (
       f'colorjax train: Interrupted at step {saving} while the checkpoint at step {saving} was '
       f'being saved; the last complete checkpoint is {workdir}/checkpoints/2, and the same '
@@ -425,22 +423,11 @@ def test_sigterm_during_eval_stops_after_the_eval_batch_in_flight(tmp_path):
   skipped, the run saves after the next step and exits 0."""
   write_colour_images(tmp_path / 'images', 24)
   workdir = tmp_path / 'run'
-  process = subprocess.Popen(
+  lines = signal_on_lines(
       train_command(workdir, '--config.num_steps=100000', '--config.eval_every=3',
                     '--config.batch_size=2', f'--config.data.source=folder:{tmp_path / "images"}',
                     '--config.data.eval_fraction=0.5', prelude=SLOW_EVAL),
-      cwd=ROOT, env=ENV, stderr=subprocess.PIPE, text=True)
-  lines = []
-  try:
-    for line in process.stderr:
-      lines.append(line)
-      if line.startswith('eval batch'):
-        process.send_signal(signal.SIGTERM)
-        break
-    assert process.wait(timeout=60) == 0
-  finally:
-    process.kill()
-  lines += process.stderr.readlines()
+      [('^eval batch', signal.SIGTERM)], 0)
   log = ''.join(lines)
   assert log.count('eval batch') == 1, log[-3000:]
   assert 'Skipped the rest of the eval at step 3 to stop.' in log
