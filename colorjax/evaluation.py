@@ -127,9 +127,9 @@ def jitted_eval_step(task, mesh, fid=None, resolution=None, fid_input=None,
 
   Per image: FID features of prediction, gray and original with ``fid`` (a Fid), each image
   mapped to the Inception input as x * scale + shift (``fid_input``: (scale, shift); default
-  [-1, 1]); colourfulness of the
-  three from |R - G| and |(R + G) / 2 - B| with ``absolute_colourfulness``. ``resolution``: the
-  network colorizes L at resolution² (default: the batch's size).
+  [-1, 1]); colourfulness of the three from |R - G| and |(R + G) / 2 - B| with
+  ``absolute_colourfulness``. ``resolution``: the network colorizes L at resolution² (default:
+  the batch's size).
   """
   replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
   predict = task.predict if resolution is None else _predict_at(task.predict, resolution)
@@ -137,13 +137,12 @@ def jitted_eval_step(task, mesh, fid=None, resolution=None, fid_input=None,
   def step(state, inception_variables, batch):
     rgb, lab = rgb_and_lab(batch)
     L = color.split_lab(lab)[0]
-    if resolution is None:
-      sums = task.eval_step(state, batch)
-    else:
-      sums = metrics.eval_sums(predict(state, L), lab, rgb, batch['mask'])
+    ab = None if resolution is None else predict(state, L)
+    sums = (task.eval_step(state, batch) if ab is None
+            else metrics.eval_sums(ab, lab, rgb, batch['mask']))
     if fid is None and not absolute_colourfulness:
       return sums, {}
-    predicted = color.join_l_ab(L, predict(state, L))
+    predicted = color.join_l_ab(L, predict(state, L) if ab is None else ab)
     images = {'prediction': predicted, 'original': rgb,
               'gray': color.join_l_ab(L, jnp.zeros_like(predicted[..., :2]))}
     per_image = {'mask': batch['mask']}
