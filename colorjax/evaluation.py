@@ -108,6 +108,14 @@ def run_batches(state, batches, mesh, eval_step, skip_logs, progress=False, tota
                     per_image, first, images, '; '.join(log.summary() for log in skip_logs))
 
 
+def _jit_over(mesh, step):
+  """``step(state, variables, batch)`` jitted with the batch sharded over the mesh's data axis
+  and everything else (and the results) replicated."""
+  replicated = parallel.replicated(mesh)
+  return jax.jit(step, in_shardings=(replicated, replicated, parallel.sharded(mesh)),
+                 out_shardings=replicated)
+
+
 def _predict_at(predict, resolution):
   """``predict`` run on L resized to resolution² (Lanczos, antialiased), its ab resized back to
   the input's size (bilinear), as colorize brings a network's output to a photo's size."""
@@ -131,7 +139,6 @@ def jitted_eval_step(task, mesh, fid=None, resolution=None, fid_input=None,
   ``absolute_colourfulness``. ``resolution``: the network colorizes L at resolution² (default:
   the batch's size).
   """
-  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
   predict = task.predict if resolution is None else _predict_at(task.predict, resolution)
 
   def step(state, inception_variables, batch):
@@ -155,8 +162,7 @@ def jitted_eval_step(task, mesh, fid=None, resolution=None, fid_input=None,
       per_image.update(zip(images, jnp.split(features, len(images))))
     return sums, per_image
 
-  jitted = jax.jit(step, in_shardings=(replicated, replicated, sharded),
-                   out_shardings=replicated)
+  jitted = _jit_over(mesh, step)
   variables = fid.variables if fid else None
   return lambda state, batch: jitted(state, variables, batch)
 
@@ -203,15 +209,13 @@ def _reference_features(protocol, fid, mesh, shard, batch_size, data_dir, file_l
                         skip_logs):
   """FID features of a protocol's disjoint reference images, data-parallel."""
   from colorjax.data import protocols
-  replicated, sharded = parallel.replicated(mesh), parallel.sharded(mesh)
 
   def step(unused, variables, batch):
     features = inception.features(variables, batch['rgb'], fid.network,
                                   *(protocol.fid_input or ()))
     return {'count': jnp.sum(batch['mask'])}, {'reference': features, 'mask': batch['mask']}
 
-  jitted = jax.jit(step, in_shardings=(replicated, replicated, sharded),
-                   out_shardings=replicated)
+  jitted = _jit_over(mesh, step)
   batches = protocols.batches(protocol, data_dir, file_list, shard, batch_size, skip_logs,
                               reference=True, threads=threads)
   result = run_batches(None, batches, mesh, lambda _, batch: jitted(None, fid.variables, batch),

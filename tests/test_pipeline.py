@@ -150,9 +150,9 @@ def test_streamed_images_are_inspected_in_tensorflow_as_pillow_does():
         expected = images.inspect(io.BytesIO(data), max_pixels)
       except images.ImageError:
         expected = 0
-      got = int(pipeline._tf_plain_short(tf.constant(data), max_pixels))
+      got = int(pipeline.plain_jpeg_short_side(tf.constant(data), max_pixels))
       assert got == expected, (name, max_pixels)
-  assert int(pipeline._tf_plain_short(tf.constant(jpeg), 10 ** 6)) == 400
+  assert int(pipeline.plain_jpeg_short_side(tf.constant(jpeg), 10 ** 6)) == 400
 
 
 def test_a_fifo_among_the_files_is_skipped_not_waited_on(config, tmp_path):

@@ -94,7 +94,7 @@ _ROTATED = (r'\x12\x01\x03\x00\x01\x00\x00\x00[\x02-\x08]\x00'
 _HEADER_BYTES = 65536  # the APP segments an EXIF orientation may sit in
 
 
-def _tf_plain_short(payload, max_pixels):
+def plain_jpeg_short_side(payload, max_pixels):
   """images.inspect in TensorFlow ops, for encoded images that stream (TFDS): the short side
   of a plain JPEG (magic bytes, end marker before any zero padding, no EXIF rotation, 1 or 3
   components, at most ``max_pixels`` pixels), else 0: every other image goes to Pillow, which
@@ -186,7 +186,7 @@ class _Decoder:
     if self.by_path:
       route, short = element['route'], element['short']
     else:
-      short = _tf_plain_short(payload, self.data_config.max_pixels)
+      short = plain_jpeg_short_side(payload, self.data_config.max_pixels)
       route = PILLOW if not self.native_allowed else tf.where(short > 0, NATIVE, PILLOW)
     ratio = _tf_dct_ratio(short, min_short_side)
 

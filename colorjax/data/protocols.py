@@ -60,7 +60,6 @@ class Protocol:
   """
   name: str
   fid_network: str            # 'standard' (TTUR / TF-GAN / pytorch-fid Inception) | 'torchvision'
-  needs_file_list: bool
   count: int
   order: str
   preparation: str
@@ -74,14 +73,14 @@ class Protocol:
 
 
 PROTOCOLS = {p.name: p for p in (
-    Protocol('coltran-fid5k', 'standard', False, 5000, READ_ORDER, CROP_AREA, 'INTEGER_FAST',
+    Protocol('coltran-fid5k', 'standard', 5000, READ_ORDER, CROP_AREA, 'INTEGER_FAST',
              (10000, 15000), COLTRAN_INPUT,
              citation='Kumar et al., Colorization Transformer (ICLR 2021); big_vision '
                       'evaluators/proj/uvim/coltran_fid.py'),
-    Protocol('val5k', 'torchvision', False, 5000, FILE_NUMBER, SQUASH_BILINEAR, 'INTEGER_ACCURATE',
+    Protocol('val5k', 'torchvision', 5000, FILE_NUMBER, SQUASH_BILINEAR, 'INTEGER_ACCURATE',
              fid_input=DDCOLOR_INPUT, colourfulness='absolute',
              citation='Kang et al., DDColor (ICCV 2023); DDColor basicsr/data/lab_dataset.py'),
-    Protocol('ctest10k', 'torchvision', True, 10000, FILE_LIST, SQUASH_BILINEAR, 'INTEGER_ACCURATE',
+    Protocol('ctest10k', 'torchvision', 10000, FILE_LIST, SQUASH_BILINEAR, 'INTEGER_ACCURATE',
              fid_input=DDCOLOR_INPUT, colourfulness='absolute',
              citation='Larsson et al., Learning Representations for Automatic Colorization '
                       '(ECCV 2016): ctest10k.txt'),
@@ -134,7 +133,7 @@ def check(protocol_name, source, file_list=None):
   if source != SOURCE:
     raise DataError(f"Protocol {protocol.name} evaluates ImageNet's validation images from "
                     f'{SOURCE}, not {source!r}.')
-  if protocol.needs_file_list and not file_list:
+  if protocol.order == FILE_LIST and not file_list:
     raise DataError(f'Protocol {protocol.name} takes its images from a file list; give '
                     '--file_list=PATH of ctest10k.txt.')
   if file_list:
@@ -221,7 +220,7 @@ def _images(protocol, data_dir, file_list, reference, shard, skip_log, stop):
       return np.zeros((1, 1, 3), np.uint8), False
 
   def decode(index, name, payload):
-    plain = pipeline._tf_plain_short(payload, images.DEFAULT_MAX_PIXELS) > 0
+    plain = pipeline.plain_jpeg_short_side(payload, images.DEFAULT_MAX_PIXELS) > 0
     rgb, ok = tf.cond(
         plain, lambda: (tf.io.decode_jpeg(payload, channels=3, dct_method=protocol.dct_method),
                         tf.constant(True)),
