@@ -132,3 +132,9 @@ def test_a_run_from_before_configs_were_split_still_loads(trained_run, tmp_path)
   assert_kept(stored, json.loads(run.config.to_json()))
   report = evaluation.measure(run)
   assert report['step'] == 2 and report['images'] > 0
+  # Resumed with today's config: the groups only the old file has are logged as gone.
+  config = load_config()
+  config.image_size, config.batch_size, config.num_steps = 32, 4, 2
+  config.model.features = (4, 8)
+  changed = runs.describe(runs.check_resume(run.config, config, str(workdir)))
+  assert "classify.decode 'annealed_mean' -> (none)" in changed and ' at 0x' not in changed

@@ -87,12 +87,27 @@ def _state_shapes(config):
           for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]]
 
 
+class _Absent:
+  """A field one of two configs lacks (a run from before a field moved or was added)."""
+
+  def __repr__(self):
+    return '(none)'
+
+
+_ABSENT = _Absent()
+
+
+def describe(changed):
+  """check_resume's [(field, old, new)] as the log line's text."""
+  return '; '.join(f'{field} {old!r} -> {new!r}' for field, old, new in changed)
+
+
 def check_resume(stored, config, workdir):
   """The fields a resume changes, [(field, stored value, new value)]; one sentence naming the
   first field whose change alone gives the state other shapes (another model, task or
   optimiser structure), which the run's checkpoints cannot restore into."""
   old, new = _fields(stored), _fields(config)
-  missing = object()
+  missing = _ABSENT
   changed = [(k, old.get(k, missing), new.get(k, missing)) for k in sorted(set(old) | set(new))
              if old.get(k, missing) != new.get(k, missing)]
   if not changed:   # the usual resume: nothing to trace
@@ -166,8 +181,7 @@ def claim(config, workdir):
       if stored is not None:
         changed = check_resume(stored, config, workdir)
         if changed:
-          logging.info('Resuming %s with changed fields: %s.', workdir, '; '.join(
-              f'{field} {old!r} -> {new!r}' for field, old, new in changed))
+          logging.info('Resuming %s with changed fields: %s.', workdir, describe(changed))
       write_config(config, workdir)
       remove_unfinished(workdir)
       yield lock
