@@ -35,8 +35,12 @@ AB_SCALE = 110.0
 
 
 def _apply_matrix(x, matrix, xp):
-  """x[..., 3] @ matrix.T in x's dtype."""
-  return xp.einsum('...c,dc->...d', x, xp.asarray(matrix, dtype=x.dtype))
+  """x[..., 3] @ matrix.T in x's dtype, as multiply-adds: exact float32 on every backend (a TPU
+  or GPU would run a 3-channel dot on its matrix unit in bf16 or TF32) and one elementwise
+  fusion with the colour maths around it."""
+  rows = [sum(x[..., c] * float(matrix[d, c]) for c in range(matrix.shape[1]))
+          for d in range(matrix.shape[0])]
+  return xp.stack(rows, axis=-1)
 
 
 def srgb_to_linear(rgb, xp=jnp):
