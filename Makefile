@@ -18,7 +18,7 @@ comma := ,
 EXTRAS := test$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
 INSTALLED := $(VENV)/.installed-$(ACCELERATOR)
 
-.PHONY: install demo test bench-data clean
+.PHONY: install tpu-compiler demo test bench-data clean
 
 # .venv with colorjax and the JAX build for ACCELERATOR (the launch scripts call it).
 install: $(INSTALLED)
@@ -30,11 +30,22 @@ $(INSTALLED): pyproject.toml constraints.txt
 	rm -f $(VENV)/.installed*
 	touch $@
 
+# XLA:TPU's compiler (libtpu, the version jax[tpu] pins) beside .venv's packages, for
+# `colorjax compile` on any machine: out of the import path, so JAX never takes this machine
+# for a TPU host.
+TPU_COMPILER := $(VENV)/tpu-compiler/libtpu/libtpu.so
+tpu-compiler: $(TPU_COMPILER)
+
+$(TPU_COMPILER): $(INSTALLED)
+	$(PY) -m pip install --quiet --no-deps --upgrade -c constraints.txt \
+	    --target $(VENV)/tpu-compiler libtpu
+	touch $@
+
 # The main job on the bundled sample photos: the portrait U-Net, a few minutes on a CPU.
 demo: $(INSTALLED)
 	$(VENV)/bin/colorjax train --config=configs/unet.py:demo --workdir=$(WORKDIR)
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(TPU_COMPILER)
 	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --durations=15
 
 bench-data: $(INSTALLED)

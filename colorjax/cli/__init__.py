@@ -28,6 +28,8 @@ COMMANDS = {
                 'write a contact sheet of training crops with their L and ab channels'),
     'bench': ('colorjax.cli.bench', 'training-step time, images/sec, FLOPs and utilisation on '
               'synthetic device batches (JAX only) or the real input pipeline'),
+    'compile': ('colorjax.cli.compile', "a config's training step or predict compiled by XLA:TPU "
+                'for a TPU topology on this machine: HBM fit, FLOPs and bytes per image, roofline'),
     'bench-data': ('colorjax.cli.bench_data',
                    "input-pipeline images/sec per core (folder and TFDS) next to TensorFlow's "
                    'own decode + crop + batch'),

@@ -22,17 +22,11 @@ FORMAT = 'colorjax-exported/1'
 PLATFORMS = ('cpu', 'cuda', 'tpu')
 
 
-def _predict_state(state):
-  """What predict reads of a TrainState: the optimiser state and a task's extra arrays stay
-  behind."""
-  return state.replace(opt_state=None, extra=None)
-
-
 def export_predict(task, state, resolution, platforms=PLATFORMS):
   """``task.predict(state, L)`` at ``resolution`` and any batch size as a
-  ``jax.export.Exported`` for each of ``platforms``, taking ``_predict_state(state)``'s leaves
+  ``jax.export.Exported`` for each of ``platforms``, taking ``state.for_predict()``'s leaves
   as a list (``state`` may hold arrays or ``jax.ShapeDtypeStruct``s)."""
-  leaves, treedef = jax.tree.flatten(_predict_state(state))
+  leaves, treedef = jax.tree.flatten(state.for_predict())
 
   def predict(flat_weights, L):
     return task.predict(jax.tree.unflatten(treedef, flat_weights), L)
@@ -46,7 +40,7 @@ def export_predict(task, state, resolution, platforms=PLATFORMS):
 def save(path, run, resolution, platforms=PLATFORMS):
   """Writes ``run`` (a runs.Run) as an exported colorizer at ``resolution`` to ``path``."""
   exported = export_predict(run.task, run.state, resolution, platforms)
-  weights = [np.asarray(jax.device_get(w)) for w in jax.tree.leaves(_predict_state(run.state))]
+  weights = [np.asarray(jax.device_get(w)) for w in jax.tree.leaves(run.state.for_predict())]
   meta = {'format': FORMAT, 'task': run.config.task, 'resolution': resolution,
           'platforms': list(platforms), 'step': run.step, 'jax': jax.__version__}
   buffer = io.BytesIO()

@@ -31,3 +31,7 @@ class TrainState(struct.PyTreeNode):
 
   def variables(self):
     return {'params': self.params, 'batch_stats': self.batch_stats}
+
+  def for_predict(self):
+    """What predict reads: the optimiser state and a task's extra arrays stay behind."""
+    return self.replace(opt_state=None, extra=None)

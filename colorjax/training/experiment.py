@@ -13,8 +13,9 @@ from colorjax.core.validation import (ConfigError, check_choice, check_number, g
 DTYPES = ('float32', 'bfloat16')
 
 
-def validate(config):
-  """Every field a training run reads; the batch must split over this run's devices."""
+def validate(config, devices=None):
+  """Every field a training run reads; the batch must split over this run's devices (or over
+  ``devices`` of them: a topology compiled for elsewhere)."""
   check_choice(config, 'task', tasks.TASKS)
   check_choice(config, 'compute_dtype', DTYPES)
   for field in ('num_steps', 'log_every', 'eval_every', 'checkpoint_every', 'keep_checkpoints'):
@@ -38,7 +39,7 @@ def validate(config):
   check_number(config, 'optim.decay_start', low=0, high=1)
   check_number(config, 'optim.clip_norm', low=0)
   validate_data(config)
-  devices = jax.device_count()
+  devices = devices or jax.device_count()
   if config.batch_size % devices:
     raise ConfigError(f'config.batch_size={config.batch_size} is not allowed; use a multiple '
                       f'of the {devices} devices.')
