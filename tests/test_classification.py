@@ -128,6 +128,14 @@ def test_rebalanced_cross_entropy_against_float64():
       jnp.asarray(weights.reshape(2, 5, 6, 5), jnp.float32),
       jnp.asarray(class_weights[indices[:, 0]].reshape(2, 5, 6), jnp.float32))
   assert float(got) == pytest.approx(expected, rel=1e-5)
+  # Its gradient: pixel weight · (softmax - target) / pixels.
+  gradient = jax.grad(losses.rebalanced_cross_entropy)(
+      jnp.asarray(logits, jnp.float32), jnp.asarray(indices.reshape(2, 5, 6, 5)),
+      jnp.asarray(weights.reshape(2, 5, 6, 5), jnp.float32),
+      jnp.asarray(class_weights[indices[:, 0]].reshape(2, 5, 6), jnp.float32))
+  softmax = np.exp(log_p)
+  expected = class_weights[indices[:, 0]][:, None] * (softmax - target) / len(flat)
+  np.testing.assert_allclose(np.asarray(gradient).reshape(flat.shape), expected, atol=1e-7)
 
 
 def tiny_classification(**fields):
