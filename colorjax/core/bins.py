@@ -49,11 +49,22 @@ def nearest(ab, bin_centres):
 
 
 def soft_encode(ab, bin_centres, neighbours=5, sigma=5.0):
-  """(indices, weights) [..., neighbours]: each ab's nearest bins, nearest first, weighted by
-  exp(-d² / 2σ²) and normalised to sum to 1."""
-  negative, indices = jax.lax.top_k(-_squared_distances(ab, bin_centres), neighbours)
-  weights = jax.nn.softmax(negative / (2.0 * sigma ** 2), axis=-1)
-  return indices, weights
+  """(indices, weights) [..., neighbours]: each ab's nearest bins, nearest first (ties: the
+  lower index), weighted by exp(-d² / 2σ²) and normalised to sum to 1.
+
+  One arg-min over the bins per neighbour, each masking the bins already found, with the
+  distances recomputed from ab inside it: XLA fuses each into one pass over ab, where a top_k
+  sorted a [..., Q] tensor (on TPU, a sort and copies of [..., Q] indices and distances)."""
+  bin_ids = jnp.arange(len(bin_centres))
+  indices, distances = [], []
+  for _ in range(neighbours):
+    d2 = _squared_distances(ab, bin_centres)
+    for found in indices:
+      d2 = jnp.where(bin_ids == found[..., None], jnp.inf, d2)
+    indices.append(jnp.argmin(d2, axis=-1))
+    distances.append(jnp.min(d2, axis=-1))
+  weights = jax.nn.softmax(-jnp.stack(distances, axis=-1) / (2.0 * sigma ** 2), axis=-1)
+  return jnp.stack(indices, axis=-1).astype(jnp.int32), weights
 
 
 def smoothed(prior, bin_centres, sigma):
