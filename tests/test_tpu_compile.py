@@ -135,16 +135,6 @@ def test_every_convolution_takes_bf16(compiled):
   assert all(pair == ('bf16', 'bf16') for pair in operands), sorted(set(operands))
 
 
-def test_float32_steps_compile_with_float32_convolutions(tmp_path):
-  """The same check can fail: the float32 step's convolutions are float32."""
-  file, fields = FAMILIES['unet']
-  done = run_compile(f'--config=configs/{file}.py', '--topology=v5e:2x2', *overrides(fields),
-                     f'--output={tmp_path}/r.json', f'--hlo={tmp_path}/h.hlo')
-  assert done.returncode == 0, done.stderr[-3000:]
-  operands = set(convolution_operand_types((tmp_path / 'h.hlo').read_text()))
-  assert ('f32', 'f32') in operands
-
-
 @pytest.mark.parametrize('args, sentence', [
     (['--topology=v7x:2x2'], "--topology='v7x:2x2' is not a TPU topology; use GENERATION:SHAPE"),
     (['--topology=v5e:3x3'], "--topology='v5e:3x3' is not a topology libtpu can build"),
