@@ -40,6 +40,9 @@ def base():
   config.init_from = ''              # warm start params from this run's workdir or checkpoint
   config.skip_nonfinite = False      # non-finite step: skip its update and count it (False: stop)
   config.profile_steps = (0, 0)      # (first step, count): jax.profiler trace into WORKDIR/profile
+  # compiled programs kept for the next process (unset: $COLORJAX_COMPILATION_CACHE, else
+  # ~/.cache/colorjax/xla; '': off); a shared folder serves every host and resubmission
+  config.compilation_cache_dir = config_dict.placeholder(str)
 
   config.benchmark = benchmark = ml_collections.ConfigDict()   # colorjax bench
   benchmark.steps = 20               # timed steps

@@ -10,7 +10,9 @@ import sys
 
 from absl import app, flags
 
+from colorjax.core import startup  # noqa: I001  (first: its clock starts the start-up line)
 from colorjax.cli import console
+from colorjax.core import compilation_cache
 from colorjax.core.validation import UserError
 
 COMMANDS = {
@@ -76,6 +78,18 @@ def _split_absl_flags(args, own):
   return mine, absl_own
 
 
+def _with_compilation_cache(module):
+  """``module.main``, after JAX's persistent compilation cache is set up where the command's
+  config (``compilation_cache_dir``) or the environment puts it."""
+  config = module.FLAGS['config'].value if 'config' in module.FLAGS else None
+  configured = config.get('compilation_cache_dir') if config is not None else None
+
+  def run(argv):
+    compilation_cache.enable(configured)
+    return module.main(argv)
+  return run
+
+
 def main(argv=None):
   argv = sys.argv if argv is None else argv
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TensorFlow's C++ INFO and WARNING lines
@@ -104,7 +118,7 @@ def main(argv=None):
     return 2
   console.quiet_library_logs()
   try:
-    app.run(module.main, argv=[program] + absl_own + positional[1:])
+    app.run(_with_compilation_cache(module), argv=[program] + absl_own + positional[1:])
   except UserError as e:  # a bad config value or data source: one sentence, no traceback
     print(f'{program}: {e}', file=sys.stderr)
     return 2

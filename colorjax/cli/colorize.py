@@ -17,10 +17,10 @@ import sys
 
 import numpy as np
 import tqdm
-from absl import flags
+from absl import flags, logging
 from PIL import Image
 
-from colorjax.core import validation
+from colorjax.core import startup, validation
 from colorjax.data import images
 from colorjax.data.sources import list_images
 from colorjax.inference import Colorizer
@@ -124,6 +124,7 @@ def plan_outputs(todo, output_dir, fmt, keep_original, overwrite):
 
 
 def main(argv):
+  startup.mark('imports')
   inputs = argv[1:]
   sources = [bool(_WORKDIR.value or _CHECKPOINT.value), bool(_EXPORTED.value)]
   if not inputs or not _OUTPUT.value or not any(sources):
@@ -136,13 +137,14 @@ def main(argv):
   else:
     colorizer = Colorizer.from_run(_WORKDIR.value, _CHECKPOINT.value, _RESOLUTION.value,
                                    _BATCH.value)
+  startup.mark('restore')
   plan = plan_outputs(distinct_names(find_inputs(inputs)), _OUTPUT.value, _FORMAT.value,
                       _KEEP.value, _OVERWRITE.value)
   if not plan:
     raise validation.UserError(f'found no images in {", ".join(inputs)} (looked recursively '
                                f'for {", ".join(images.EXTENSIONS)}).')
   failures = [(path, error) for path, _, _, error in plan if error]
-  written, batch = 0, []
+  written, batch, reported = 0, [], []
 
   def flush():
     nonlocal written
@@ -151,6 +153,10 @@ def main(argv):
       if item['compare']:
         _save(item['compare'], np.concatenate([item['rgb'], result], axis=1))
       written += 1
+    if batch and not reported:
+      startup.mark('first images', compiled=True)
+      logging.info('%s', startup.line(f'the first {len(batch)} image(s)'))
+      reported.append(True)
     batch.clear()
 
   for path, out, compare, error in tqdm.tqdm(plan, unit='image', desc='colorize'):

@@ -18,10 +18,10 @@ import dataclasses
 import sys
 
 import jax
-from absl import flags
+from absl import flags, logging
 
 from colorjax import evaluation
-from colorjax.core import parallel, validation
+from colorjax.core import parallel, startup, validation
 from colorjax.data import protocols  # TensorFlow loads now, while its start-up lines are hidden
 from colorjax.models import inception, keras_weights
 from colorjax.training import experiment, runs
@@ -111,11 +111,13 @@ def protocol_report(run, protocol):
 
 
 def main(argv):
+  startup.mark('imports')
   if len(argv) > 1 or not (_WORKDIR.value or _CHECKPOINT.value):
     raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH) and flags only.')
   protocol = check_protocol()
   parallel.initialize()  # several processes: from JAX_COORDINATOR_ADDRESS & co. or the cluster
   run = runs.load(_WORKDIR.value, _CHECKPOINT.value)
+  startup.mark('restore')
   if protocol:
     report = protocol_report(run, protocol)
   else:
@@ -123,6 +125,8 @@ def main(argv):
       run = with_data(run, _DATA.value, _SPLIT.value)
     report = evaluation.measure(run, load_fid(_FID_NETWORK.value, _FID_WEIGHTS.value),
                                 progress=True)
+  startup.mark('evaluation', compiled=True)
+  logging.info('%s', startup.line('the report'))
   path = evaluation.write(report, _OUTPUT.value or f'{run.workdir}/eval')
   if jax.process_index() == 0:
     print(evaluation.markdown(report))

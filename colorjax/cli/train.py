@@ -10,6 +10,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from colorjax.cli import console, host_memory
+from colorjax.core import startup
 from colorjax.core.validation import UserError
 
 FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
@@ -68,6 +69,7 @@ def main(argv):
     from colorjax.core import parallel
     from colorjax.data import pipeline  # noqa: F401  (TensorFlow, loaded quietly)
     from colorjax.training import experiment, train
+  startup.mark('imports')
   parallel.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
   experiment.validate(_CONFIG.value)
   try:

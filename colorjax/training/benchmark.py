@@ -8,7 +8,8 @@ real input pipeline (end to end).
 'synthetic' input (the default) needs no tf.data and no TensorFlow: uint8 pictures are
 generated on the devices, so it runs on accelerator machines that have only JAX. 'pipeline'
 reads the config's data as training does and reports how long each step waited for it.
-Reports compile time, the median and p90 step time, images/sec (total and per device), the
+Reports the compile time (cold, and warm: loaded from the persistent compilation cache as a new
+process would load it), the median and p90 step time, images/sec (total and per device), the
 model's FLOPs per step (``model_flops``: the plain network's convolutions and matmuls, never a
 CPU reformulation's), achieved TFLOP/s and the utilisation against the device's measured
 matmul peak in the compute dtype; a table, then one JSON line.
@@ -25,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from colorjax import tasks
-from colorjax.core import parallel, validation
+from colorjax.core import compilation_cache, parallel, validation
 from colorjax.training import experiment, runs, train
 
 
@@ -143,6 +144,15 @@ def validate(config):
   validation.check_choice(config, 'benchmark.input', INPUTS)
 
 
+def _compile(step, state, batch):
+  """(the compiled step, seconds from tracing to executable, whether the persistent
+  compilation cache served it)."""
+  hits = compilation_cache.counts()[1]
+  start = time.perf_counter()
+  compiled = step.lower(state, batch).compile()
+  return compiled, time.perf_counter() - start, compilation_cache.counts()[1] > hits
+
+
 def measure(config, peak=None, flops=None):
   """{compile_s, step_s_median, step_s_p90, images_per_s, data_wait_s_median, ...} of config's
   training step over ``config.benchmark.steps`` steps after ``warmup`` untimed ones.
@@ -165,9 +175,12 @@ def measure(config, peak=None, flops=None):
   try:
     batch = next(batches)
     step = train.jitted_train_step(task, config, mesh)
-    start = time.perf_counter()
-    compiled = step.lower(state, batch).compile()
-    compile_s = time.perf_counter() - start
+    compiled, compile_s, from_cache = _compile(step, state, batch)
+    cold_s, warm_s = (None, compile_s) if from_cache else (compile_s, None)
+    if not from_cache and compilation_cache.enabled():
+      jax.clear_caches()   # as a new process would: trace again, and load what was saved
+      compiled, seconds, loaded = _compile(step, state, batch)
+      warm_s = seconds if loaded else None
     for _ in range(warmup):
       state, metrics = compiled(state, next(batches))
     jax.block_until_ready(state)
@@ -193,7 +206,8 @@ def measure(config, peak=None, flops=None):
       'device': jax.devices()[0].device_kind, 'devices': jax.device_count(),
       'batch_size': config.batch_size, 'input': config.benchmark.input,
       'image_size': config.image_size, 'compute_dtype': config.compute_dtype,
-      'compile_s': compile_s, 'step_s_median': median,
+      'compile_s': compile_s, 'compile_from_cache': from_cache, 'compile_cold_s': cold_s,
+      'compile_warm_s': warm_s, 'step_s_median': median,
       'step_s_p90': float(np.percentile(times, 90)), 'steps': steps,
       'data_wait_s_median': statistics.median(waits),
       'data_wait_s_p90': float(np.percentile(waits, 90)),
@@ -207,12 +221,22 @@ def measure(config, peak=None, flops=None):
   return result
 
 
+def _compile_line(result):
+  cold, warm = result.get('compile_cold_s'), result.get('compile_warm_s')
+  parts = [f'{cold:.1f} s cold' if cold is not None else
+           "cold not measured (the compilation cache served it; --config.compilation_cache_dir='' "
+           'compiles cold)',
+           f'{warm:.1f} s warm (from the compilation cache)' if warm is not None else
+           'warm not measured (compilation cache off, or the program was not saved)']
+  return ', '.join(parts)
+
+
 def table(result):
   rows = [('device', f"{result['devices']} × {result['device']}"),
           ('workload', f"{result['task']} {result['model']} {result['image_size']}², batch "
                        f"{result['batch_size']}, {result['compute_dtype']}, "
                        f"{result['input']} input"),
-          ('compile', f"{result['compile_s']:.1f} s"),
+          ('compile', _compile_line(result)),
           ('step time', f"median {1e3 * result['step_s_median']:.1f} ms, p90 "
                         f"{1e3 * result['step_s_p90']:.1f} ms over {result['steps']} steps"),
           ('images/sec', f"{result['images_per_s']:.1f} ({result['images_per_s_per_device']:.1f}"

@@ -20,7 +20,8 @@ from absl import logging
 from jax.experimental import multihost_utils
 
 from colorjax import evaluation, tasks
-from colorjax.core import color, optim, parallel, validation, visualize
+from colorjax.core import (color, compilation_cache, optim, parallel, startup, validation,
+                           visualize)
 from colorjax.tasks.inputs import rgb_and_lab
 from colorjax.training import checkpoint, experiment, runs
 
@@ -211,6 +212,7 @@ def train_and_evaluate(config, workdir):
   config = experiment.frozen(config)
   source = sources.open_source(config.data)   # a missing data set: one sentence, no workdir
   source.check()
+  startup.mark('data source')
   with runs.claim(config, workdir):
     return _train(config, workdir, source)
 
@@ -229,12 +231,14 @@ def _train(config, workdir, source):
   # Pretrained weights (VGG16) only for a fresh run: a resume restores them with the rest.
   state = runs.init_state(task, config, mesh,
                           pretrained=checkpoints.latest_step() is None)
+  startup.mark('state', compiled=True)
   data_state = None
   if checkpoints.latest_step() is not None:
     state, saved_positions = checkpoints.restore(state)
     data_state = _own_position(saved_positions)
     runs.trim_metrics(workdir, int(jax.device_get(state.step)))
     logging.info('Resumed from %s.', checkpoints.path(checkpoints.latest_step()))
+    startup.mark('restore')
   elif config.init_from:
     state = checkpoint.load_params(config.init_from, state,
                                    task.INIT_FROM_BRANCH)
@@ -251,14 +255,21 @@ def _train(config, workdir, source):
   last_saved = step if data_state is not None else None
   stop = GracefulStop()
   eval_step = stop.stoppable(eval_step)
-  batch, interrupted = None, False
+  batch, interrupted, started = None, False, False
   try:
     with stop:
       if step < config.num_steps:
-        start = time.perf_counter()
         batch = parallel.global_batch(next(batches), mesh)
-        train_step = jitted_train_step(task, config, mesh).lower(state, batch).compile()
-        logging.info('Compiled the training step in %.1f s.', time.perf_counter() - start)
+        startup.mark('input pipeline')
+        start = time.perf_counter()
+        lowered = jitted_train_step(task, config, mesh).lower(state, batch)
+        startup.mark('trace')
+        hits = compilation_cache.counts()[1]
+        train_step = lowered.compile()
+        logging.info('%s the training step in %.1f s.',
+                     'Loaded' if compilation_cache.counts()[1] > hits else 'Compiled',
+                     time.perf_counter() - start)
+        startup.mark('compile', compiled=True)
         observer.step(step)   # steps/sec and ETA count from here, without the compile
       pending, data_wait, tick = [], 0.0, time.perf_counter()
       while step < config.num_steps:
@@ -268,6 +279,11 @@ def _train(config, workdir, source):
           data_wait += time.perf_counter() - wait_start
         state, step_metrics = train_step(state, batch)
         batch = None
+        if not started:   # one wait, for the start-up line
+          jax.block_until_ready(step_metrics)
+          startup.mark('first step')
+          logging.info('%s', startup.line('the first step'))
+          started = True
         step += 1
         pending.append((step, step_metrics))
         boundary = step == config.num_steps
