@@ -45,7 +45,7 @@ HEADS = {
                              decoder=((4, 1),)), 'Conv_4', (1, 1, 4, 2)),
     'vgg': (vgg_gan.VGGGenerator(features=(4, 4, 8, 8, 8), convs_per_block=1), 'Conv_5',
             (1, 1, 4, 2)),
-    'resnet': (resnet.ResnetGenerator(width=4, blocks=1), 'Conv_5', (7, 7, 4, 2)),
+    'resnet': (resnet.ResnetGenerator(width=4, blocks=1), 'Conv_3', (7, 7, 4, 2)),
 }
 
 

@@ -1,6 +1,7 @@
 """Real multi-process JAX on 127.0.0.1: 2 processes × 2 CPU devices, started by
 launch/local.py, against 1 process with 4 devices fed the same global batches."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,12 +14,13 @@ from test_train import HERE, run_training, wait_for_logged_steps
 SAVE_OFTEN = ('checkpoint_every=2',)
 
 
-def launch(workdir, steps, *overrides):
+def launch(workdir, steps, *overrides, env=None):
   return subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'launch', 'local.py'), '--processes=2',
        '--devices_per_process=2', '--', sys.executable, os.path.join(HERE, 'run_training.py'),
        str(workdir), str(steps), *overrides], cwd=ROOT, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True, env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
+      stderr=subprocess.STDOUT, text=True,
+      env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', **(env or {})})
 
 
 def children_of(pid):
@@ -35,11 +37,12 @@ def children_of(pid):
   return [child for _, child in sorted(found)]
 
 
-def train_two_processes(workdir, steps, *overrides):
-  process = launch(workdir, steps, *overrides)
+def train_two_processes(workdir, steps, *overrides, env=None):
+  """(the final params, the processes' output)."""
+  process = launch(workdir, steps, *overrides, env=env)
   output, _ = process.communicate(timeout=600)
   assert process.returncode == 0, output[-3000:]
-  return dict(np.load(os.path.join(workdir, 'params.npz')))
+  return dict(np.load(os.path.join(workdir, 'params.npz'))), output
 
 
 def assert_same_params(a, b):
@@ -52,9 +55,12 @@ def assert_same_params(a, b):
 def test_preempted_processes_stop_together_and_resume_like_one_process_with_four_devices(
     tmp_path):
   """A preemption notice to one process stops both after the same step with one checkpoint;
-  restarted, they resume together and end where 1 process × 4 devices does."""
+  restarted, they resume together, process 0 loading its training step from the compilation
+  cache folder both share, and end where 1 process × 4 devices does. (JAX writes entries from
+  process 0 only and keys CPU programs per process, so process 1 compiles again on the CPU.)"""
   workdir = tmp_path / 'preempted'
-  process = launch(workdir, 100000, 'checkpoint_every=1000')
+  cache = {'COLORJAX_COMPILATION_CACHE': str(tmp_path / 'xla')}
+  process = launch(workdir, 100000, 'checkpoint_every=1000', env=cache)
   try:
     wait_for_logged_steps(process, workdir, 3)
     children = children_of(process.pid)
@@ -70,6 +76,9 @@ def test_preempted_processes_stop_together_and_resume_like_one_process_with_four
     assert f'[{index}] WARNING:absl:Stopped by SIGTERM (preemption notice) at step ' \
            f'{stopped[0]};' in output
   end = stopped[0] + 2
-  assert_same_params(train_two_processes(workdir, end, *SAVE_OFTEN),
-                     run_training(tmp_path / 'straight', end, *SAVE_OFTEN, devices=4))
+  resumed, output = train_two_processes(workdir, end, *SAVE_OFTEN, env=cache)
+  hits = re.search(r'\[0\] compilation cache hits: (\d+)', output)
+  assert hits and int(hits.group(1)) >= 1, output[-3000:]
+  assert '[1] compilation cache hits: ' in output   # it ran with the cache, unharmed
+  assert_same_params(resumed, run_training(tmp_path / 'straight', end, *SAVE_OFTEN, devices=4))
   assert (workdir / 'samples' / f'step_{end:06d}.png').exists()  # written once, by process 0

@@ -142,9 +142,14 @@ def _copy_flax_to_torch(params, module):
   """Copies a Flax network's params into the PyTorch twin: the k-th Conv / ConvTranspose /
   norm layer of one (by creation order) into the k-th of the other. Transposed-conv kernels
   are flipped: Flax's ConvTranspose correlates the dilated input, PyTorch's is the true
-  transpose of a convolution."""
+  transpose of a convolution. The ResNet generator's scanned blocks count as the layers they
+  stack, in block order."""
   import torch
   from torch import nn
+
+  from colorjax.models import resnet
+  if resnet.BLOCKS in params:
+    params = resnet.unstack_blocks(params, list)
 
   def flax_layers(tree, path=()):
     if 'kernel' in tree or 'scale' in tree:

@@ -3,13 +3,17 @@ process (an earlier run, a preempted job, a resubmission, another process of the
 compiled already loads it instead.
 
 Where: ``config.compilation_cache_dir`` when a config sets it, else ``$COLORJAX_COMPILATION_CACHE``,
-else the user's cache folder (``$XDG_CACHE_HOME/colorjax/xla``, by default ``~/.cache/colorjax/xla``);
-``''`` turns it off. A shared file system lets every host and every resubmission use one folder
-(only process 0 writes, as JAX does). The cache is never a reason for a run to fail: a folder that
-cannot be created compiles without it, one that cannot be written is read only, an entry that
-cannot be read or written is compiled, each said in one line. Entries are keyed by the program,
-the devices and the jax/jaxlib versions (another version simply misses), and the least recently
-used are removed beyond ``MAX_BYTES``.
+else JAX's own ``$JAX_COMPILATION_CACHE_DIR``, else the user's cache folder
+(``$XDG_CACHE_HOME/colorjax/xla``, by default ``~/.cache/colorjax/xla``); ``''`` turns it off.
+A shared file system lets every host and every resubmission use one folder (only process 0
+writes, as JAX does). Programs compiled in under ``MIN_COMPILE_S`` are not saved, unless
+``$JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS`` says otherwise.
+
+The cache is never a reason for a run to fail: a folder that cannot be created compiles without
+it, one that cannot be written is read only, an entry that cannot be read or written is
+compiled, each said in one line. Entries are keyed by the program, the devices and the
+jax/jaxlib versions (another version simply misses), and the least recently used are removed
+beyond ``MAX_BYTES``.
 """
 import os
 import tempfile
@@ -36,9 +40,10 @@ def default_directory():
 
 def directory(configured=None):
   """The folder to use: ``configured`` (a config's field; None when unset), the environment
-  variable, or the default; '' means off."""
-  if configured is None:
-    configured = os.environ.get(ENV)
+  variables, or the default; '' means off."""
+  for variable in (ENV, 'JAX_COMPILATION_CACHE_DIR'):
+    if configured is None:
+      configured = os.environ.get(variable)
   if configured is None:
     return default_directory()
   return os.path.abspath(os.path.expanduser(configured)) if configured else ''
@@ -72,7 +77,8 @@ def enable(configured=None):
   writable = _writable(path)
   jax.config.update('jax_enable_compilation_cache', True)
   jax.config.update('jax_compilation_cache_dir', path)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', MIN_COMPILE_S)
+  if 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS' not in os.environ:
+    jax.config.update('jax_persistent_cache_min_compile_time_secs', MIN_COMPILE_S)
   # Eviction keeps access times and a lock file in the folder: only where it can be written.
   jax.config.update('jax_compilation_cache_max_size', MAX_BYTES if writable else -1)
   if writable:

@@ -12,10 +12,12 @@ import sys
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 from etils import epath
 
 from colorjax.core import trees
 from colorjax.core.validation import UserError
+from colorjax.training import migrate
 
 
 class CheckpointError(UserError):
@@ -147,21 +149,34 @@ class Checkpointer:
 
   def restore(self, like, step=None):
     """(state, data_state) of ``step`` (default: the latest complete checkpoint), with the
-    shapes and shardings of ``like``."""
+    shapes and shardings of ``like``; a checkpoint of an earlier layout is converted."""
     step = self.latest_step() if step is None else step
-    self._check_shapes(like, step)
+    current = _abstract(like)
+    target = self._target(current, step)
     restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(_abstract(like)), data=ocp.args.JsonRestore()))
-    return restored.state, restored.data
+        state=ocp.args.StandardRestore(target), data=ocp.args.JsonRestore()))
+    state = restored.state
+    if target is not current:
+      state = jax.device_put(migrate.to_current(state, like),
+                             jax.tree.map(lambda leaf: leaf.sharding, like))
+    return state, restored.data
 
-  def _check_shapes(self, like, step):
-    """StateMismatch, before Orbax reads an array, when the checkpoint's arrays are not the
-    shapes of ``like``'s (another network than the one asked for)."""
+  def _target(self, current, step):
+    """What Orbax restores ``step`` into: ``current`` (the abstract state asked for), or it
+    in the layout of an earlier colorjax (``migrate``) when the checkpoint was written in
+    that; StateMismatch, before Orbax reads an array, when neither has the checkpoint's shapes
+    (another network than the one asked for)."""
     stored = ocp.StandardCheckpointHandler().metadata(epath.Path(self.path(step)) / 'state')
     shapes = lambda tree: sorted(tuple(leaf.shape) for leaf in jax.tree.leaves(tree))
-    if shapes(stored) != shapes(_abstract(like)):
-      raise StateMismatch(f'{self.path(step)} holds arrays of other shapes than the state asked '
-                          'for (another network or optimiser)')
+    if shapes(stored) == shapes(current):
+      return current
+    earlier = migrate.before_scan(current)
+    if earlier is not None and shapes(stored) == shapes(earlier):
+      logging.info('%s holds the ResNet generator before its residual blocks were scanned; '
+                   'converted on restore.', self.path(step))
+      return earlier
+    raise StateMismatch(f'{self.path(step)} holds arrays of other shapes than the state asked '
+                        'for (another network or optimiser)')
 
   def wait(self):
     """Blocks until the save in flight is complete; CheckpointError if it could not be written.
@@ -243,7 +258,7 @@ def load_params(path, like, branch=None):
 def _take_like(saved, like, name, path):
   """``saved`` (nested dicts of arrays) in the structure, shapes and shardings of ``like``."""
   try:
-    taken = trees.overlay(like, saved, complete=True)
+    taken = trees.overlay(like, migrate.to_current(saved, like), complete=True)
   except trees.Misfit as e:
     where = f'{name}/{e.where}'
     if e.found is None:
