@@ -59,13 +59,13 @@ def _writable(path):
 
 def enable(configured=None):
   """Points JAX's persistent compilation cache at ``directory(configured)``, before anything
-  compiles, and logs one line saying where (or why not). Returns the folder, '' when off."""
+  compiles; a folder it cannot use is one warning line. Returns the folder, '' when off."""
   import jax
   _listen()
   path = directory(configured)
   if not path:
     jax.config.update('jax_enable_compilation_cache', False)
-    logging.info('Compilation cache: off (compilation_cache_dir is empty).')
+    logging.debug('Compilation cache: off (compilation_cache_dir is empty).')
     return ''
   try:
     os.makedirs(path, exist_ok=True)
@@ -82,7 +82,7 @@ def enable(configured=None):
   # Eviction keeps access times and a lock file in the folder: only where it can be written.
   jax.config.update('jax_compilation_cache_max_size', MAX_BYTES if writable else -1)
   if writable:
-    logging.info('Compilation cache: %s.', path)
+    logging.debug('Compilation cache: %s.', path)
   else:
     logging.warning('Compilation cache: %s is read-only here; programs found in it are loaded, '
                     'new ones are compiled and not saved.', path)
