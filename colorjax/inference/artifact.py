@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from colorjax.core import validation
+from colorjax.core import files, validation
 from colorjax.core.validation import UserError
 
 FORMAT = 'colorjax-exported/1'
@@ -38,17 +38,19 @@ def export_predict(task, state, resolution, platforms=PLATFORMS):
 
 
 def save(path, run, resolution, platforms=PLATFORMS):
-  """Writes ``run`` (a runs.Run) as an exported colorizer at ``resolution`` to ``path``."""
+  """Writes ``run`` (a runs.Run) as an exported colorizer at ``resolution`` to ``path`` (whole
+  or not at all)."""
   exported = export_predict(run.task, run.state, resolution, platforms)
   weights = [np.asarray(jax.device_get(w)) for w in jax.tree.leaves(run.state.for_predict())]
   meta = {'format': FORMAT, 'task': run.config.task, 'resolution': resolution,
           'platforms': list(platforms), 'step': run.step, 'jax': jax.__version__}
-  buffer = io.BytesIO()
+  buffer, archive_buffer = io.BytesIO(), io.BytesIO()
   np.savez(buffer, *weights)
-  with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+  with zipfile.ZipFile(archive_buffer, 'w', zipfile.ZIP_DEFLATED) as archive:
     archive.writestr('meta.json', json.dumps(meta, indent=2))
     archive.writestr('predict', exported.serialize())
     archive.writestr('weights.npz', buffer.getvalue())
+  files.write_whole(path, archive_buffer.getvalue())
   return meta
 
 
