@@ -15,7 +15,7 @@ ifeq ($(filter $(ACCELERATOR),cpu cuda tpu),)
 $(error ACCELERATOR=$(ACCELERATOR) is not allowed; use cpu, cuda or tpu)
 endif
 comma := ,
-EXTRAS := test$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
+EXTRAS := test,onnx$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
 INSTALLED := $(VENV)/.installed-$(ACCELERATOR)
 
 .PHONY: install tpu-compiler demo test bench-data clean
@@ -27,6 +27,7 @@ $(INSTALLED): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet --no-deps -c constraints.txt jax2onnx
 	rm -f $(VENV)/.installed*
 	touch $@
 

@@ -36,6 +36,33 @@ def load_config(name='default', variant=''):
   return module.get_config(variant) if variant else module.get_config()
 
 
+# Every model family, tiny: name: (config file, variant, overrides) at 32² (VGG's discriminator: 64²), batch 2, thin
+# networks
+FAMILIES = {
+    'unet': ('unet', '', {'model.features': (4, 8, 8, 8, 8)}),
+    'pix2pix': ('unet', '', {'model.preset': 'pix2pix', 'model.features': (4, 8, 8, 8, 8)}),
+    'fusion': ('fusion', 'demo', {}),
+    'classify': ('classify', 'demo', {'model.features': (4, 8, 8)}),
+    'cgan': ('cgan', 'demo', {'model.features': (4, 8, 8, 8, 8), 'gan.d_features': 4}),
+    'vgg_gan': ('vgg_gan', 'demo', {'image_size': 64, 'model.features': (4, 4, 8, 8, 8),
+                                    'model.convs_per_block': 1, 'gan.d_features': 4,
+                                    'gan.d_head': (8,)}),
+    'cyclegan': ('cyclegan', 'demo', {'model.width': 4, 'model.blocks': 2,
+                                      'gan.d_features': 4}),
+}
+
+
+def family_config(name, dtype='float32'):
+  """The tiny frozen config of family ``name`` computing in ``dtype``."""
+  from colorjax.training import experiment
+  file, variant, overrides = FAMILIES[name]
+  config = load_config(file, variant)
+  config.image_size, config.batch_size, config.compute_dtype = 32, 2, dtype
+  config.update_from_flattened_dict(overrides)
+  experiment.validate(config)
+  return experiment.frozen(config)
+
+
 @pytest.fixture
 def config():
   """The base config at test size: 32² crops, batches of 4."""

@@ -1,7 +1,8 @@
 """``colorjax colorize``: people's photos in colour with a trained checkpoint.
 
   colorjax colorize --workdir=runs/demo photos/ old.jpg 'scans/**/*.png' --output=out/
-  colorjax colorize --exported=demo.cjx photos/ --output=out/    (see colorjax export)
+  colorjax colorize --exported=demo.cjx photos/ --output=out/    (see colorjax export; a
+                                                                 .onnx file runs in ONNX Runtime)
 
 Each image is colorized by ``colorjax.inference.Colorizer`` at ``--resolution`` and kept at its
 own size. Outputs go only under ``--output``, at each input's relative path; inputs are never
@@ -31,8 +32,8 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Training run to use (its latest
                                flag_values=FLAGS)
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'One checkpoint folder, RUN/checkpoints/N.',
                                   flag_values=FLAGS)
-_EXPORTED = flags.DEFINE_string('exported', None, 'A file written by colorjax export.',
-                                flag_values=FLAGS)
+_EXPORTED = flags.DEFINE_string('exported', None, 'A file written by colorjax export (.cjx, '
+                                'or .onnx for ONNX Runtime).', flag_values=FLAGS)
 _OUTPUT = flags.DEFINE_string('output', None, 'Folder for the colour images.', flag_values=FLAGS)
 _RESOLUTION = flags.DEFINE_integer('resolution', None,
                                    "Network resolution (default: the run's image_size).",

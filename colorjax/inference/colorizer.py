@@ -1,9 +1,9 @@
 """Colorize images from Python with a trained run or an exported file.
 
   from colorjax.inference import Colorizer
-  colorizer = Colorizer.from_run('runs/demo')           # or Colorizer.from_exported('demo.cjx')
-  colour = colorizer('old_photo.jpg')                   # uint8 RGB at the photo's own size
-  colours = colorizer.colorize([gray_array, pil_image]) # several at once, batched
+  colorizer = Colorizer.from_run('runs/demo')   # or .from_exported('demo.cjx' / 'demo.onnx')
+  colour = colorizer('old_photo.jpg')           # uint8 RGB at the photo's own size
+  colours = colorizer.colorize([gray_array, pil_image])  # several at once, batched
 
 The network sees each image's L channel at ``resolution`` (long side, padded to a square, so
 every batch has one shape and compiles once); the predicted ab is upsampled to the original
@@ -17,7 +17,7 @@ from PIL import Image
 from colorjax.core import color
 from colorjax.core.validation import UserError
 from colorjax.data import images
-from colorjax.inference import artifact
+from colorjax.inference import artifact, onnx_model
 from colorjax.training import runs
 
 
@@ -84,8 +84,16 @@ class Colorizer:
 
   @classmethod
   def from_exported(cls, path, resolution=None, batch_size=8):
-    """A file written by ``colorjax export`` (its resolution is fixed)."""
-    exported = artifact.Exported(path)
+    """A file written by ``colorjax export`` (its resolution is fixed): a ``.onnx`` file runs
+    in ONNX Runtime (its lab graph), any other is a ``jax.export`` file."""
+    if str(path).lower().endswith('.onnx'):
+      exported = onnx_model.OnnxModel(path)
+      if exported.graph != 'lab':
+        raise UserError(f'{path} holds the RGB graph (uint8 RGB in and out), which cannot keep '
+                        "a photo's full-resolution L; export the run with --graph=lab for "
+                        'colorize.')
+    else:
+      exported = artifact.Exported(path)
     if resolution not in (None, exported.resolution):
       raise UserError(f'--resolution={resolution} is not allowed; {path} was exported at '
                       f'{exported.resolution} (export it again with --resolution={resolution}).')

@@ -6,8 +6,10 @@ Where a program is lowered for a GPU or TPU they are the plain XLA ops
 for the CPU, the same functions in the forms XLA:CPU runs fastest (``cpu_convs``). The choice
 follows the platform being lowered for (``jax.lax.platform_dependent``), not the machine that
 traces: a step traced on a CPU host and exported for CUDA holds the plain ops, and a file from
-``colorjax export`` carries each platform's own program.
+``colorjax export`` carries each platform's own program. Converters that read the traced
+program instead of lowering it (ONNX) trace it under ``plain_ops()``.
 """
+import contextlib
 import functools
 
 import flax.linen as nn
@@ -18,10 +20,26 @@ from colorjax.models import cpu_convs
 from colorjax.models.pixels import reflect_pad
 
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
+_plain_only = False
+
+
+@contextlib.contextmanager
+def plain_ops():
+  """Within the block, networks trace the plain XLA ops only, with no platform choice in the
+  program (``platform_dependent`` is an XLA lowering rule that other converters lack)."""
+  global _plain_only
+  before, _plain_only = _plain_only, True
+  try:
+    yield
+  finally:
+    _plain_only = before
 
 
 def _by_platform(cpu, plain, *args):
-  """``cpu(*args)`` in a program lowered for the CPU, ``plain(*args)`` on any other platform."""
+  """``cpu(*args)`` in a program lowered for the CPU, ``plain(*args)`` on any other platform
+  (and under ``plain_ops``)."""
+  if _plain_only:
+    return plain(*args)
   return jax.lax.platform_dependent(*args, cpu=cpu, default=plain)
 
 

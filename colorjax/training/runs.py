@@ -313,6 +313,20 @@ def load(workdir=None, checkpoint_path=None, config=None):
   return Run(task=task, state=state, config=config, workdir=workdir, step=step)
 
 
+def computing_in(run, dtype):
+  """``run`` with its networks computing in ``dtype`` (its arrays are kept: a compute dtype
+  changes no parameter's shape or dtype)."""
+  if run.config.compute_dtype == dtype:
+    return run
+  config = ml_collections.ConfigDict(run.config.to_dict())
+  config.compute_dtype = dtype
+  config = experiment.frozen(config)
+  shape = (config.image_size, config.image_size)
+  template = jax.eval_shape(lambda r: run.task.init(r, config, shape), jax.random.PRNGKey(0))
+  state = jax.tree.unflatten(jax.tree.structure(template), jax.tree.leaves(run.state))
+  return dataclasses.replace(run, state=state, config=config)
+
+
 def check_resolution(run, resolution):
   """A network resolution for colorize/export: one sentence when the network cannot take it."""
   if resolution > validation.MAX_RESOLUTION:
