@@ -15,7 +15,7 @@ ifeq ($(filter $(ACCELERATOR),cpu cuda tpu),)
 $(error ACCELERATOR=$(ACCELERATOR) is not allowed; use cpu, cuda or tpu)
 endif
 comma := ,
-EXTRAS := test,onnx$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
+EXTRAS := test,onnx,video$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
 INSTALLED := $(VENV)/.installed-$(ACCELERATOR)
 
 .PHONY: install tpu-compiler demo test bench-data clean

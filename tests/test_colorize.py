@@ -18,9 +18,9 @@ from conftest import colour_image, run_cli
 
 
 def test_output_paths_stay_under_the_output_folder(tmp_path):
-  assert output_path(tmp_path, 'a/b.jpg', 'png') == os.path.realpath(tmp_path / 'a' / 'b.png')
+  assert output_path(tmp_path, 'a/b.jpg', '.png') == os.path.realpath(tmp_path / 'a' / 'b.png')
   with pytest.raises(images.ImageError, match='outside'):
-    output_path(tmp_path, '../../etc/passwd', 'png')
+    output_path(tmp_path, '../../etc/passwd', '.png')
 
 
 def test_colorize_keeps_size_and_lightness_and_reports_failures(trained_run, tmp_path):

@@ -17,8 +17,9 @@ def make_commands(*args):
   return result.stdout + result.stderr, result.returncode
 
 
-@pytest.mark.parametrize('accelerator, extras', [(None, 'test,onnx'), ('cpu', 'test,onnx'),
-                                                 ('cuda', 'test,onnx,cuda'), ('tpu', 'test,onnx,tpu')])
+@pytest.mark.parametrize('accelerator, extras', [
+    (None, 'test,onnx,video'), ('cpu', 'test,onnx,video'), ('cuda', 'test,onnx,video,cuda'),
+    ('tpu', 'test,onnx,video,tpu')])
 @pytest.mark.parametrize('target', ['demo', 'test', 'install'])
 def test_make_installs_the_jax_build_for_the_accelerator(target, accelerator, extras):
   args = [target] + ([f'ACCELERATOR={accelerator}'] if accelerator else [])

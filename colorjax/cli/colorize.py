@@ -1,13 +1,15 @@
-"""``colorjax colorize``: people's photos in colour with a trained checkpoint.
+"""``colorjax colorize``: people's photos and films in colour with a trained checkpoint.
 
   colorjax colorize --workdir=runs/demo photos/ old.jpg 'scans/**/*.png' --output=out/
+  colorjax colorize --workdir=runs/demo newsreel.mp4 films/ --output=out/ [--temporal=none]
   colorjax colorize --exported=demo.cjx photos/ --output=out/    (see colorjax export; a
                                                                  .onnx file runs in ONNX Runtime)
 
-Each image is colorized by ``colorjax.inference.Colorizer`` at ``--resolution`` and kept at its
-own size. Outputs go only under ``--output``, at each input's relative path; inputs are never
-overwritten; an unreadable or oversized file is reported and skipped, and the command then
-exits non-zero.
+Each image, and each frame of a film, is colorized by ``colorjax.inference.Colorizer`` at
+``--resolution`` and kept at its own size with its own L; a film keeps its timestamps, rotation
+and sound, and prints its frame count and flicker (colorjax/inference/video.py). Outputs go only
+under ``--output``, at each input's relative path; inputs are never overwritten; an unreadable
+or oversized file is reported and skipped, and the command then exits non-zero.
 No TensorFlow here.
 """
 import collections
@@ -23,8 +25,9 @@ from PIL import Image
 
 from colorjax.core import startup, validation
 from colorjax.data import images
+from colorjax.data import video as video_data
 from colorjax.data.sources import list_images
-from colorjax.inference import Colorizer
+from colorjax.inference import Colorizer, temporal, video
 
 FLAGS = flags.FlagValues()  # this command's own flags (colorjax SUB --help lists them)
 
@@ -45,6 +48,14 @@ _KEEP = flags.DEFINE_boolean('keep_original', False,
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Images per network call.', flag_values=FLAGS)
 _MAX_PIXELS = flags.DEFINE_integer('max_pixels', images.DEFAULT_MAX_PIXELS,
                                    'Larger images are skipped.', flag_values=FLAGS)
+_TEMPORAL = flags.DEFINE_enum('temporal', 'smooth', list(temporal.METHODS), 'Films: smooth '
+                              'steadies colour where the picture does not change; none colorizes '
+                              'each frame alone.', flag_values=FLAGS)
+_VIDEO_CODEC = flags.DEFINE_enum('video_codec', 'h264', list(video.CODECS), 'Films: the '
+                                 'encoder (h264: .mp4/.mov/.mkv; vp9; ffv1: lossless, .mkv).',
+                                 flag_values=FLAGS)
+_CRF = flags.DEFINE_integer('crf', video.DEFAULT_CRF, 'Films: constant rate factor, lower is '
+                            'better (h264: 0-51, vp9: 0-63; ffv1 ignores it).', flag_values=FLAGS)
 _OVERWRITE = flags.DEFINE_boolean('overwrite', False, 'Replace outputs that exist already (an '
                                   'input is never replaced).', flag_values=FLAGS)
 
@@ -54,7 +65,8 @@ def find_inputs(arguments):
   found = []
   for argument in arguments:
     if os.path.isdir(argument):
-      found += [(p, os.path.relpath(p, argument)) for p in list_images(argument)]
+      found += [(p, os.path.relpath(p, argument))
+                for p in list_images(argument, images.EXTENSIONS + video_data.EXTENSIONS)]
     elif os.path.isfile(argument):
       found.append((argument, os.path.basename(argument)))
     else:
@@ -83,9 +95,10 @@ def distinct_names(found):
   return renamed
 
 
-def output_path(output_dir, relative, fmt, suffix=''):
-  """The output file for an input's relative name; never outside ``output_dir``."""
-  stem = os.path.splitext(relative)[0] + suffix + ('.png' if fmt == 'png' else '.jpg')
+def output_path(output_dir, relative, ext, suffix=''):
+  """The output file (ending in ``ext``) for an input's relative name; never outside
+  ``output_dir``."""
+  stem = os.path.splitext(relative)[0] + suffix + ext
   root = os.path.realpath(output_dir)
   path = os.path.realpath(os.path.join(root, stem))
   if os.path.commonpath([root, path]) != root:
@@ -93,8 +106,23 @@ def output_path(output_dir, relative, fmt, suffix=''):
   return path
 
 
-def plan_outputs(todo, output_dir, fmt, keep_original, overwrite):
-  """[(input path, output, side-by-side or None, error or None)]: every file this call will
+def is_film(path):
+  """Whether ``path`` is taken as a video: by its extension, or, for a name that is neither an
+  image's nor a video's, by FFmpeg finding a video stream in it."""
+  if video_data.is_video(path):
+    return True
+  if path.lower().endswith(images.EXTENSIONS) or not os.path.isfile(path):
+    return False
+  try:
+    video_data.Reader(path, max_pixels=1 << 62).close()
+  except video_data.VideoError:
+    return False
+  return True
+
+
+def plan_outputs(todo, output_dir, fmt, keep_original, overwrite, codec='h264'):
+  """[(input path, output, side-by-side or None, error or None, is a film)]: every file this
+  call will
   write, claimed once. Two inputs that would share an output (same names from two folders, or
   a name equal to another's NAME_compare) get distinct ones (NAME-2, NAME-3, …); an input, or a
   file that exists already (unless ``overwrite``), is never written over."""
@@ -105,11 +133,14 @@ def plan_outputs(todo, output_dir, fmt, keep_original, overwrite):
       if relative is None:
         raise images.ImageError('missing', 'no such file, folder or matching glob')
       stem, ext = os.path.splitext(relative)
+      film = is_film(path)
+      out_ext = video.output_extension(relative, codec) if film else \
+          ('.png' if fmt == 'png' else '.jpg')
       for n in itertools.count(1):
         name = relative if n == 1 else f'{stem}-{n}{ext}'
-        paths = [output_path(output_dir, name, fmt)]
-        if keep_original:
-          paths.append(output_path(output_dir, name, fmt, '_compare'))
+        paths = [output_path(output_dir, name, out_ext)]
+        if keep_original and not film:
+          paths.append(output_path(output_dir, name, out_ext, '_compare'))
         if not claimed & set(paths):
           break
       claimed.update(paths)
@@ -118,9 +149,9 @@ def plan_outputs(todo, output_dir, fmt, keep_original, overwrite):
           raise images.ImageError('unsafe name', f'{out} would overwrite an input')
         if os.path.lexists(out) and not overwrite:
           raise images.ImageError('exists', f'{out} exists already (--overwrite to replace it)')
-      plan.append((path, paths[0], paths[1] if keep_original else None, None))
+      plan.append((path, paths[0], paths[1] if len(paths) > 1 else None, None, film))
     except images.ImageError as e:
-      plan.append((path, None, None, str(e)))
+      plan.append((path, None, None, str(e), False))
   return plan
 
 
@@ -133,6 +164,10 @@ def main(argv):
                                '--output=DIR and at least one input file, folder or glob.')
   if all(sources):
     raise validation.UserError('give one of --workdir, --checkpoint and --exported.')
+  highest_crf = {'h264': 51, 'vp9': 63, 'ffv1': None}[_VIDEO_CODEC.value]
+  if highest_crf is not None and not 0 <= _CRF.value <= highest_crf:
+    raise validation.UserError(f'--crf={_CRF.value} is not allowed; use 0 to {highest_crf} for '
+                               f'--video_codec={_VIDEO_CODEC.value} (lower is better).')
   if _EXPORTED.value:
     colorizer = Colorizer.from_exported(_EXPORTED.value, _RESOLUTION.value, _BATCH.value)
   else:
@@ -140,12 +175,14 @@ def main(argv):
                                    _BATCH.value)
   startup.mark('restore')
   plan = plan_outputs(distinct_names(find_inputs(inputs)), _OUTPUT.value, _FORMAT.value,
-                      _KEEP.value, _OVERWRITE.value)
+                      _KEEP.value, _OVERWRITE.value, _VIDEO_CODEC.value)
   if not plan:
     raise validation.UserError(f'found no images in {", ".join(inputs)} (looked recursively '
-                               f'for {", ".join(images.EXTENSIONS)}).')
-  failures = [(path, error) for path, _, _, error in plan if error]
-  written, batch, reported = 0, [], []
+                               f'for {", ".join(images.EXTENSIONS + video_data.EXTENSIONS)}).')
+  if any(film for *_, film in plan):
+    video_data.av()   # PyAV, or one sentence before any file is written
+  failures = [(path, error) for path, _, _, error, _ in plan if error]
+  written, films, batch, reported = 0, 0, [], []
 
   def flush():
     nonlocal written
@@ -160,8 +197,11 @@ def main(argv):
       reported.append(True)
     batch.clear()
 
-  for path, out, compare, error in tqdm.tqdm(plan, unit='image', desc='colorize'):
+  for path, out, compare, error, film in tqdm.tqdm(plan, unit='file', desc='colorize'):
     if error:
+      continue
+    if film:
+      films += _colorize_film(colorizer, path, out, failures)
       continue
     try:
       rgb = images.decode(images.read_bytes(path), max_pixels=_MAX_PIXELS.value)
@@ -172,11 +212,27 @@ def main(argv):
     if len(batch) == _BATCH.value:
       flush()
   flush()
-  print(f'Colorized {written} image(s) into {_OUTPUT.value}; {len(failures)} failed.')
-  for path, reason in failures:
-    print(f'  failed: {path}: {reason}', file=sys.stderr)
+  print(f'Colorized {written} image(s){f" and {films} film(s)" if films else ""} into '
+        f'{_OUTPUT.value}; {len(failures)} failed.')
+  for path, reason in failures:   # a film's reason is a sentence naming it already
+    print(f'  failed: {reason if reason.startswith(path) else f"{path}: {reason}"}',
+          file=sys.stderr)
   if failures:
     sys.exit(1)
+
+
+def _colorize_film(colorizer, path, out, failures):
+  """One film (with a progress bar of its frames); whether it was written."""
+  with tqdm.tqdm(unit='frame', desc=os.path.basename(path), leave=False) as bar:
+    try:
+      report = colorizer.colorize_video(path, out, _TEMPORAL.value, _VIDEO_CODEC.value,
+                                        _CRF.value, _MAX_PIXELS.value, bar,
+                                        overwrite=_OVERWRITE.value)
+    except video_data.VideoError as e:
+      failures.append((path, str(e)))
+      return False
+  print(f'{out}: {report.summary()}')
+  return True
 
 
 def _save(path, image):

@@ -1,4 +1,5 @@
-"""Evaluation metrics of predicted colour images against the originals (per image, jnp).
+"""Evaluation metrics of predicted colour images against the originals (per image, jnp), and
+of films (flicker).
 
 RGB images are float in [0, 1]; ab errors and ΔE are in CIE Lab units. Each metric is checked
 against scikit-image where it has one, otherwise against a float64 NumPy reference.
@@ -96,3 +97,16 @@ def eval_sums(predicted_ab, lab, rgb, mask):
                'colourfulness_original': colourfulness(rgb)}
   sums = {name: jnp.sum(value * mask) for name, value in per_image.items()}
   return {**sums, 'count': jnp.sum(mask)}
+
+
+# |ΔL| (Lab units) below which a pixel counts as unchanged between two frames, for flicker
+STEADY_L_CHANGE = 2.0
+
+
+def steady_ab_change(L_before, ab_before, L, ab, steady=STEADY_L_CHANGE, xp=jnp):
+  """Flicker between two consecutive frames (L [..., 1], ab [..., 2], Lab units): the sum over
+  the pixels whose L changed by less than ``steady`` of the mean |Δa|, |Δb|, and their count.
+  A film's flicker is the sum over its frame pairs divided by the count."""
+  unchanged = xp.abs(L - L_before)[..., 0] < steady
+  change = xp.mean(xp.abs(ab - ab_before), axis=-1)
+  return xp.sum(xp.where(unchanged, change, 0.0)), xp.sum(unchanged)

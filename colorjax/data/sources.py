@@ -45,13 +45,14 @@ def split_files(paths, root, eval_fraction):
   return ([p for p in paths if p not in held_out], [p for p in paths if p in held_out])
 
 
-def list_images(root):
-  """Every image file below ``root`` (recursively, sorted), by extension."""
+def list_images(root, extensions=images.EXTENSIONS):
+  """Every image file (or file with one of ``extensions``) below ``root``, recursively,
+  sorted."""
   found = []
   for dirpath, dirnames, filenames in os.walk(root):
     dirnames.sort()
     found.extend(os.path.join(dirpath, name) for name in sorted(filenames)
-                 if name.lower().endswith(images.EXTENSIONS))
+                 if name.lower().endswith(extensions))
   return found
 
 

@@ -4,6 +4,7 @@
   colorizer = Colorizer.from_run('runs/demo')   # or .from_exported('demo.cjx' / 'demo.onnx')
   colour = colorizer('old_photo.jpg')           # uint8 RGB at the photo's own size
   colours = colorizer.colorize([gray_array, pil_image])  # several at once, batched
+  colorizer.colorize_video('newsreel.mp4', 'colour.mp4')  # a film, with its sound
 
 The network sees each image's L channel at ``resolution`` (long side, padded to a square, so
 every batch has one shape and compiles once); the predicted ab is upsampled to the original
@@ -17,7 +18,7 @@ from PIL import Image
 from colorjax.core import color
 from colorjax.core.validation import UserError
 from colorjax.data import images
-from colorjax.inference import artifact, onnx_model
+from colorjax.inference import artifact, onnx_model, video
 from colorjax.training import runs
 
 
@@ -99,20 +100,36 @@ class Colorizer:
                       f'{exported.resolution} (export it again with --resolution={resolution}).')
     return cls(exported, exported.resolution, batch_size)
 
+  full_resolution = staticmethod(full_resolution)
+
+  def network_ab(self, rgbs):
+    """At most ``batch_size`` uint8 RGB images -> [(L [R, R, 1], ab [R, R, 2], (h, w) of the
+    image within the square)] at the network's resolution, from one network call."""
+    L = np.zeros((self.batch_size, self.resolution, self.resolution, 1), np.float32)
+    used = []
+    for i, rgb in enumerate(rgbs):
+      L[i], size = network_input(rgb, self.resolution)
+      used.append(size)
+    ab = np.asarray(jax.device_get(self.predict(L)))
+    return list(zip(L, ab, used))
+
   def colorize(self, rgbs):
     """uint8 RGB images (any sizes, gray allowed as R = G = B) -> their colorized versions."""
     results = []
     for start in range(0, len(rgbs), self.batch_size):
       chunk = rgbs[start:start + self.batch_size]
-      L = np.zeros((self.batch_size, self.resolution, self.resolution, 1), np.float32)
-      used = []
-      for i, rgb in enumerate(chunk):
-        L[i], size = network_input(rgb, self.resolution)
-        used.append(size)
-      ab = np.asarray(jax.device_get(self.predict(L)))
-      results += [full_resolution(rgb, ab_small, size)
-                  for rgb, ab_small, size in zip(chunk, ab, used)]
+      results += [full_resolution(rgb, ab, size)
+                  for rgb, (_, ab, size) in zip(chunk, self.network_ab(chunk))]
     return results
+
+  def colorize_video(self, src, dst, temporal='smooth', codec='h264', crf=video.DEFAULT_CRF,
+                     max_pixels=None, progress=None, overwrite=False):
+    """The film ``src`` colorized into the new file ``dst``, with its sound, timestamps and
+    rotation, each frame at its own size with its own L; ``temporal`` 'smooth' (steadier colour,
+    see colorjax/inference/temporal.py) or 'none'; ``codec`` h264, vp9 or ffv1 at ``crf``;
+    ``progress`` a tqdm bar. Returns a video.Report (frames, flicker, ...)."""
+    return video.colorize_video(self, src, dst, temporal_method=temporal, codec=codec, crf=crf,
+                                max_pixels=max_pixels, progress=progress, overwrite=overwrite)
 
   def __call__(self, image):
     """One image (a path, a PIL image or a uint8 array) -> uint8 RGB [H, W, 3]."""
