@@ -2,6 +2,7 @@
 PyAV: a moving colour square on a still background, a scene cut, a tone, odd and rotated
 frames, variable frame rate; and films that cannot be used."""
 import fractions
+import json
 import os
 import signal
 import subprocess
@@ -261,3 +262,34 @@ def test_a_film_that_cannot_be_written_is_one_sentence(colorizer, tmp_path):
   with pytest.raises(VideoError, match='--video_codec=h265 is not allowed; use one of h264'):
     colorizer.colorize_video(str(tmp_path / 'in.mp4'), str(tmp_path / 'o.mp4'), codec='h265')
   assert not (tmp_path / 'o.mp4').exists()
+
+
+def test_evaluate_measures_flicker_on_colour_films(trained_run, colorizer, tmp_path):
+  films = tmp_path / 'films'
+  films.mkdir()
+  write_film(films / 'colour.mkv', size=(48, 64), frames=16, cut=8, audio=None)
+  gray = decoded(films / 'colour.mkv')[0]
+  with av.open(str(films / 'gray.mkv'), 'w') as container:
+    stream = container.add_stream('ffv1', rate=25)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, 'bgr0'
+    for i, rgb in enumerate(gray):
+      frame = av.VideoFrame.from_ndarray(np.repeat(L_gray(rgb)[..., None], 3, -1), 'rgb24')
+      frame.pts = i
+      container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+  result = run_cli('evaluate', f'--workdir={trained_run}', f'--video={films}',
+                   f'--output={tmp_path / "eval"}')
+  assert result.returncode == 1, result.stderr[-3000:]
+  report = json.loads((tmp_path / 'eval' / 'step_2-video.json').read_text())
+  (row,) = report['films']
+  expected = colorizer.colorize_video(str(films / 'colour.mkv'), str(tmp_path / 'c.mkv'))
+  assert row['frames'] == 16 and row['cuts'] == 1
+  assert row['original_flicker'] == pytest.approx(expected.original_flicker)
+  assert row['smooth']['flicker'] == pytest.approx(expected.flicker)
+  assert row['smooth']['flicker'] < row['none']['flicker']
+  assert report['failed'] == [{'film': str(films / 'gray.mkv'), 'reason':
+                               f'{films / "gray.mkv"} is black and white: there is no colour to '
+                               'measure against.'}]
+  assert '| colour.mkv | 16 | 1 |' in result.stdout
+  refused = run_cli('evaluate', f'--workdir={trained_run}', f'--video={films}', '--data=samples')
+  assert refused.returncode == 2 and '--data does not go with --video' in refused.stderr

@@ -3,6 +3,7 @@
   colorjax evaluate --workdir=runs/demo
   colorjax evaluate --workdir=runs/places --data=folder:~/test_photos --fid_weights=FILE
   colorjax evaluate --workdir=runs/imagenet --protocol=val5k --data=tfds:imagenet2012
+  colorjax evaluate --workdir=runs/demo --video=films/ --video=newsreel.mp4
 
 Reports PSNR, SSIM, mean absolute ab error, mean CIEDE2000, colourfulness and ΔCF of the
 predictions against the originals, next to the no-colour baseline (L only) and the originals'
@@ -12,9 +13,13 @@ every file of a folder, or ``--split`` of a TFDS data set (e.g. 'test[:2000]'). 
 evaluates as a published paper did (docs/evaluation.md): its ImageNet validation images, crop,
 size, colourfulness formula, FID network and reference set. Several processes (launch/local.py,
 a SLURM or Open MPI job, a TPU pod; JAX_COORDINATOR_ADDRESS & co.) evaluate together, each its
-share of the images, over every device.
+share of the images, over every device. ``--video`` evaluates on colour films instead
+(colorjax/inference/film_evaluation.py): flicker frame by frame and smoothed against each
+film's own, and ab error, in RUN/eval/step_N-video.json and .md.
 """
 import dataclasses
+import glob
+import os
 import sys
 
 import jax
@@ -23,6 +28,9 @@ from absl import flags, logging
 from colorjax import evaluation
 from colorjax.core import parallel, startup, validation
 from colorjax.data import protocols  # TensorFlow loads now, while its start-up lines are hidden
+from colorjax.data import sources
+from colorjax.data import video as video_data
+from colorjax.inference import Colorizer, film_evaluation
 from colorjax.models import inception, keras_weights
 from colorjax.training import experiment, runs
 
@@ -60,6 +68,9 @@ _FID_WEIGHTS = flags.DEFINE_string(
     "for 'keras', in ~/.keras/models; no FID when it is not there.", flag_values=FLAGS)
 _OUTPUT = flags.DEFINE_string('output', None, 'Folder for the report (default: RUN/eval).',
                               flag_values=FLAGS)
+_VIDEO = flags.DEFINE_multi_string('video', [], 'Colour films to evaluate flicker and ab error '
+                                   'on (files, folders, globs; repeatable) instead of images.',
+                                   flag_values=FLAGS)
 
 
 def with_data(run, source, split):
@@ -110,10 +121,44 @@ def protocol_report(run, protocol):
                                      progress=True)
 
 
+def find_films(arguments):
+  """The video files named by ``arguments`` (files, folders searched recursively, globs)."""
+  found = []
+  for argument in arguments:
+    if os.path.isdir(argument):
+      found += sources.list_images(argument, video_data.EXTENSIONS)
+    elif os.path.isfile(argument):
+      found.append(argument)
+    else:
+      found += sorted(p for p in glob.glob(argument, recursive=True) if video_data.is_video(p))
+  if not found:
+    raise validation.UserError(f'--video found no films in {", ".join(arguments)} (looked for '
+                               f'{", ".join(video_data.EXTENSIONS)}).')
+  return found
+
+
+def evaluate_films():
+  """``--video``: the films' report, written and printed; exits 1 if a film failed."""
+  for flag in ('data', 'split', 'protocol', 'fid_weights'):
+    if FLAGS[flag].present:
+      raise validation.UserError(f'--{flag} does not go with --video.')
+  films = find_films(_VIDEO.value)
+  video_data.av()
+  run = runs.load(_WORKDIR.value, _CHECKPOINT.value)
+  report = film_evaluation.measure(Colorizer.for_run(run), films, run.step, run.workdir)
+  path = film_evaluation.write(report, _OUTPUT.value or f'{run.workdir}/eval')
+  print(film_evaluation.markdown(report))
+  print(f'Wrote {path} and the .md next to it.')
+  if report['failed']:
+    sys.exit(1)
+
+
 def main(argv):
   startup.mark('imports')
   if len(argv) > 1 or not (_WORKDIR.value or _CHECKPOINT.value):
     raise validation.UserError('give --workdir=RUN (or --checkpoint=PATH) and flags only.')
+  if _VIDEO.value:
+    return evaluate_films()
   protocol = check_protocol()
   parallel.initialize()  # several processes: from JAX_COORDINATOR_ADDRESS & co. or the cluster
   run = runs.load(_WORKDIR.value, _CHECKPOINT.value)

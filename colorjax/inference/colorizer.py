@@ -77,7 +77,11 @@ class Colorizer:
   def from_run(cls, workdir=None, checkpoint=None, resolution=None, batch_size=8):
     """A training run's latest checkpoint (or ``checkpoint``, RUN/checkpoints/N), at
     ``resolution`` (default: the run's image_size)."""
-    run = runs.load(workdir, checkpoint)
+    return cls.for_run(runs.load(workdir, checkpoint), resolution, batch_size)
+
+  @classmethod
+  def for_run(cls, run, resolution=None, batch_size=8):
+    """A loaded runs.Run, at ``resolution`` (default: its image_size)."""
     resolution = resolution or run.config.image_size
     runs.check_resolution(run, resolution)
     predict = jax.jit(run.task.predict)
