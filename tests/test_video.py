@@ -4,6 +4,7 @@ frames, variable frame rate; and films that cannot be used."""
 import fractions
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,9 +40,10 @@ def write_film(path, size=(47, 65), frames=24, cut=12, pts=None, rotation=0, aud
   container = av.open(str(path), 'w')
   video = container.add_stream(codec, rate=25)
   video.width, video.height = size[1], size[0]
-  video.pix_fmt = 'yuv444p' if size[0] % 2 or size[1] % 2 else 'yuv420p'
+  video.pix_fmt = ('rgb24' if codec == 'png' else 'yuv444p' if size[0] % 2 or size[1] % 2
+                   else 'yuv420p')
   video.time_base = video.codec_context.time_base = TIME_BASE
-  video.options = {'crf': '12'}
+  video.options = {'crf': '12'} if codec == 'libx264' else {}
   if rotation:
     video.set_display_rotation(rotation)
   tone = None
@@ -237,6 +239,22 @@ def test_colorize_takes_films_beside_photos_and_reports_bad_ones(trained_run, tm
   bad_crf = run_cli('colorize', f'--workdir={trained_run}', f'--output={out}', '--crf=99',
                     inputs)
   assert bad_crf.returncode == 2 and '--crf=99 is not allowed; use 0 to 51' in bad_crf.stderr
+
+
+def test_a_decoding_error_mid_film_keeps_the_frames_before_it(colorizer, tmp_path):
+  """A PNG-coded film whose seventh frame is damaged: one sentence saying where it stopped, the
+  six frames before it colorized in NAME.partial, nothing under the final name."""
+  write_film(tmp_path / 'reel.mov', size=(32, 48), frames=10, audio=None, codec='png')
+  data = bytearray((tmp_path / 'reel.mov').read_bytes())
+  starts = [i for i in range(len(data)) if data.startswith(b'\x89PNG\r\n\x1a\n', i)]
+  data[starts[6] + 8:starts[6] + 200] = bytes(192)
+  (tmp_path / 'damaged.mov').write_bytes(data)
+  out = tmp_path / 'out.mov'
+  with pytest.raises(VideoError, match=re.escape(
+      f'{tmp_path / "damaged.mov"}: decoding stopped after frame 6 (Invalid data found when '
+      f'processing input); the 6 frames before it are in {out}.partial.')):
+    colorizer.colorize_video(str(tmp_path / 'damaged.mov'), str(out))
+  assert not out.exists() and decoded(f'{out}.partial')[0].shape == (6, 32, 48, 3)
 
 
 def test_an_interrupted_film_leaves_nothing_under_its_final_name(trained_run, tmp_path):

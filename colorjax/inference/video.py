@@ -192,16 +192,21 @@ def _drain(items):
 def _batches(reader, batch_size):
   """([(rgb, pts, rotation)], audio packets read with them) of up to ``batch_size`` frames."""
   frames, audio, last_pts = [], [], -1
-  for kind, item in reader.items():
-    if kind == 'audio':
-      audio.append(item)
-      continue
-    pts = item.pts if item.pts is not None else last_pts + 1
-    last_pts = pts = max(pts, last_pts + 1)    # strictly increasing, as encoders need
-    frames.append((item.to_ndarray(format='rgb24'), pts, item.rotation))
-    if len(frames) == batch_size:
+  try:
+    for kind, item in reader.items():
+      if kind == 'audio':
+        audio.append(item)
+        continue
+      pts = item.pts if item.pts is not None else last_pts + 1
+      last_pts = pts = max(pts, last_pts + 1)    # strictly increasing, as encoders need
+      frames.append((item.to_ndarray(format='rgb24'), pts, item.rotation))
+      if len(frames) == batch_size:
+        yield frames, audio
+        frames, audio = [], []
+  except VideoError:   # the frames decoded before the error are colorized too
+    if frames:
       yield frames, audio
-      frames, audio = [], []
+    raise
   if frames or audio:
     yield frames, audio
 
