@@ -15,10 +15,10 @@ ifeq ($(filter $(ACCELERATOR),cpu cuda tpu),)
 $(error ACCELERATOR=$(ACCELERATOR) is not allowed; use cpu, cuda or tpu)
 endif
 comma := ,
-EXTRAS := test,onnx,video$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
+EXTRAS := test,onnx,video,serve$(if $(filter-out cpu,$(ACCELERATOR)),$(comma)$(ACCELERATOR))
 INSTALLED := $(VENV)/.installed-$(ACCELERATOR)
 
-.PHONY: install tpu-compiler demo test bench-data clean
+.PHONY: install tpu-compiler demo serve test bench-data clean
 
 # .venv with colorjax and the JAX build for ACCELERATOR (the launch scripts call it).
 install: $(INSTALLED)
@@ -45,6 +45,10 @@ $(TPU_COMPILER): $(INSTALLED)
 # The main job on the bundled sample photos: the portrait U-Net, a few minutes on a CPU.
 demo: $(INSTALLED)
 	$(VENV)/bin/colorjax train --config=configs/unet.py:demo --workdir=$(WORKDIR)
+
+# The web page for WORKDIR's run on http://127.0.0.1:7860 (colorjax serve --help for more).
+serve: $(INSTALLED)
+	$(VENV)/bin/colorjax serve --workdir=$(WORKDIR)
 
 test: $(INSTALLED) $(TPU_COMPILER)
 	$(PY) -m pytest -x -q -n $(TEST_WORKERS) --durations=15

@@ -18,8 +18,8 @@ def make_commands(*args):
 
 
 @pytest.mark.parametrize('accelerator, extras', [
-    (None, 'test,onnx,video'), ('cpu', 'test,onnx,video'), ('cuda', 'test,onnx,video,cuda'),
-    ('tpu', 'test,onnx,video,tpu')])
+    (None, 'test,onnx,video,serve'), ('cpu', 'test,onnx,video,serve'),
+    ('cuda', 'test,onnx,video,serve,cuda'), ('tpu', 'test,onnx,video,serve,tpu')])
 @pytest.mark.parametrize('target', ['demo', 'test', 'install'])
 def test_make_installs_the_jax_build_for_the_accelerator(target, accelerator, extras):
   args = [target] + ([f'ACCELERATOR={accelerator}'] if accelerator else [])

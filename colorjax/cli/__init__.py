@@ -20,6 +20,8 @@ COMMANDS = {
     'colorize': ('colorjax.cli.colorize', 'colour photos with a trained checkpoint'),
     'evaluate': ('colorjax.cli.evaluate', 'PSNR, SSIM, ab error, CIEDE2000, colourfulness and FID '
                  'of a trained run on held-out images'),
+    'serve': ('colorjax.cli.serve', 'a web page where people drop photos and get them colorized, '
+              'from one or several runs or exported files'),
     'export': ('colorjax.cli.export', 'write a trained run as one self-contained jax.export file'),
     'compare': ('colorjax.cli.compare', 'trained runs side by side: one metrics table and a grid '
                 'of held-out crops'),

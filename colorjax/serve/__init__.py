@@ -1,0 +1,1 @@
+"""``colorjax serve``'s web page: people's photos colorized in the browser (Gradio)."""
