@@ -113,8 +113,8 @@ def test_eight_clients_at_once_get_what_colorize_writes(server, trained_run, tmp
                  *photos).returncode == 0
 
   def ask(path):
-    _, gallery, table = Client(url, verbose=False).predict([handle_file(str(path))], 32,
-                                                           api_name='/colorize')
+    _, gallery, _, table = Client(url, verbose=False).predict([handle_file(str(path))], 32,
+                                                              api_name='/colorize')
     return np.asarray(Image.open(gallery[0]['image']).convert('RGB')), table
 
   with concurrent.futures.ThreadPoolExecutor(8) as pool:
@@ -131,15 +131,15 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_serving(server, tmp_path
   good, bad = write_image_mix(tmp_path / 'mix')
   client = Client(url, verbose=False)
   files = [tmp_path / 'mix' / name for name in sorted(good | set(bad)) if name != 'unreadable.jpg']
-  _, gallery, table = client.predict([handle_file(str(f)) for f in files], 32,
-                                     api_name='/colorize')
+  _, gallery, _, table = client.predict([handle_file(str(f)) for f in files], 32,
+                                        api_name='/colorize')
   assert len(gallery) == len(good)
   for name in bad:
     if name != 'unreadable.jpg':
       assert f'| {name} | – | not colorized: ' in table
   assert 'too large' in table.split('| bomb.png |')[1].split('\n')[0]
-  _, gallery, _ = client.predict([handle_file(str(photo_file(tmp_path)))], 32,
-                                 api_name='/colorize')
+  _, gallery, _, _ = client.predict([handle_file(str(photo_file(tmp_path)))], 32,
+                                    api_name='/colorize')
   assert len(gallery) == 1   # still answering
   too_big = tmp_path / 'big.png'
   too_big.write_bytes(os.urandom(6 * 10 ** 6))
@@ -148,6 +148,19 @@ def test_bad_uploads_get_a_message_and_the_server_keeps_serving(server, tmp_path
   for path in ('/etc/passwd', str(ROOT / 'pyproject.toml')):
     with pytest.raises(urllib.error.HTTPError):
       urllib.request.urlopen(f'{url}/gradio_api/file={path}', timeout=10)
+
+
+def test_a_film_comes_back_colorized_with_its_sound(server, trained_run, tmp_path):
+  from gradio_client import Client, handle_file
+  from test_video import decoded, write_film
+  url, _, _ = server
+  write_film(tmp_path / 'reel.mp4', size=(32, 48), frames=10, cut=5)
+  _, gallery, films, table = Client(url, verbose=False).predict(
+      [handle_file(str(tmp_path / 'reel.mp4'))], 32, api_name='/colorize')
+  assert gallery == [] and len(films) == 1
+  frames, _, _, audio, _ = decoded(films[0])
+  assert frames.shape == (10, 32, 48, 3) and audio == [('aac', 16000)]
+  assert f'| reel.mp4 | {trained_run.name} | film: 10 frames, flicker ' in table
 
 
 def test_serve_refuses_bad_flags_in_one_sentence(trained_run):

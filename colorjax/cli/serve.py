@@ -1,4 +1,4 @@
-"""``colorjax serve``: a web page where people drop photos and get them colorized.
+"""``colorjax serve``: a web page where people drop photos and films and get them colorized.
 
   colorjax serve --workdir=runs/demo                       # http://127.0.0.1:7860
   colorjax serve --workdir=runs/a --workdir=runs/b --exported=model.onnx --port=8080
@@ -15,6 +15,7 @@ from absl import flags, logging
 
 from colorjax.core import validation
 from colorjax.data import images
+from colorjax.data import video as video_data
 from colorjax.inference import Colorizer
 from colorjax.serve import page
 from colorjax.training import runs
@@ -76,7 +77,13 @@ def main(argv):
                                f'files take {", ".join(map(str, resolutions))}.')
   models = page.Models(makers, default)
   models.warm_up()
-  blocks = page.build(models, sorted({*resolutions, default}), _MAX_PIXELS.value, _BATCH.value)
+  try:
+    video_data.av()
+    films = page.Films()
+  except validation.UserError:   # no PyAV: photos only
+    films = None
+  blocks = page.build(models, sorted({*resolutions, default}), _MAX_PIXELS.value, _BATCH.value,
+                      films)
   blocks.queue(default_concurrency_limit=1)
   where = ('this machine only; --host=0.0.0.0 serves every network interface'
            if _HOST.value in ('127.0.0.1', 'localhost') else 'every client that can reach it')
