@@ -198,6 +198,9 @@ def test_colorize_takes_films_beside_photos_and_reports_bad_ones(trained_run, tm
   (inputs / 'empty.mov').write_bytes(b'')
   data = (inputs / 'reels' / 'film.avi').read_bytes()
   (inputs / 'truncated.mkv').write_bytes(data[:200])
+  write_film(tmp_path / 'h264.mkv', size=(32, 48), frames=4, audio=None)   # its codec renamed
+  (inputs / 'unknown_codec.mkv').write_bytes((tmp_path / 'h264.mkv').read_bytes().replace(
+      b'V_MPEG4/ISO/AVC', b'V_COLORJAX/NONE'))
   with av.open(str(inputs / 'sound.mp4'), 'w') as container:   # sound only, no video
     tone = container.add_stream('aac', rate=8000)
     tone.layout = 'mono'
@@ -219,7 +222,8 @@ def test_colorize_takes_films_beside_photos_and_reports_bad_ones(trained_run, tm
   assert 0.24 <= sound <= 0.24 + 2 * 1024 / 16000   # AAC adds up to two frames (priming, padding)
   failed = [line for line in result.stderr.splitlines() if line.startswith('  failed: ')]
   expected = {'text.mp4': 'is not a video FFmpeg can read', 'empty.mov': 'is empty (0 bytes)',
-              'truncated.mkv': '', 'sound.mp4': 'holds no video stream'}
+              'truncated.mkv': '', 'sound.mp4': 'holds no video stream',
+              'unknown_codec.mkv': 'its video codec is not one FFmpeg decodes'}
   assert len(failed) == len(expected) and 'Traceback' not in result.stderr
   for name, sentence in expected.items():
     assert any(line.startswith(f'  failed: {inputs / name}') and sentence in line
