@@ -25,7 +25,10 @@ peak measured in this run and, where the device is known, of its published dense
 bfloat16 run is also a synthetic training run (``--train_steps`` steps on one batch): its
 loss, over the first and last tenth of the steps, must fall. Where PyTorch is importable, the
 first three workloads also run in PyTorch (``benchmarks/vs_pytorch.py``'s modules, bf16
-autocast), eagerly and under ``torch.compile``, at the same batch.
+autocast), eagerly and under ``torch.compile``, at the same batch. Where PyAV is importable
+(the ``video`` extra; carry its wheel to a machine without it), a film row: ``colorize`` of a
+synthetic 640x480 film, 100 frames, with the portrait U-Net in bf16, decoding, the colour
+maths and encoding on the host included, in frames/sec.
 
 Writes accelerator.md (the tables) and accelerator.json (every figure) to ``--out``; exits 1
 when a workload failed or a loss did not fall.
@@ -37,13 +40,17 @@ import os
 import pathlib
 import platform
 import sys
+import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from benchmarks import vs_pytorch
+from colorjax import tasks
 from colorjax.core import parallel
+from colorjax.inference import Colorizer
 from colorjax.training import benchmark, experiment
 
 # name: (vs_pytorch workload or config file, throughput batch, image size)
@@ -170,6 +177,44 @@ def run_torch(name, args, log):
   return row
 
 
+FILM = (480, 640, 100)   # height, width, frames of the film row's synthetic film (--smoke: 10)
+
+
+def write_film(path, frames):
+  """A synthetic 640x480 H.264 film: colour gradients drifting under film grain."""
+  import av  # noqa: PLC0415  (optional: the video extra; the row is skipped without it)
+  height, width, _ = FILM
+  y, x = np.mgrid[:height, :width]
+  grain = np.random.default_rng(0)
+  with av.open(str(path), 'w') as container:
+    stream = container.add_stream('libx264', rate=25)
+    stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
+    for i in range(frames):
+      rgb = np.stack([(x + 3 * i) % 256, (y + 2 * i) % 256, (x + y) // 5 % 256], -1)
+      rgb = np.clip(rgb + grain.normal(0, 4, rgb.shape), 0, 255).astype(np.uint8)
+      frame = av.VideoFrame.from_ndarray(rgb, format='rgb24')
+      frame.pts = i
+      container.mux(stream.encode(frame))
+    container.mux(stream.encode())
+
+
+def run_film(args, folder):
+  """``Colorizer.colorize_video`` on the synthetic film with the portrait U-Net (random
+  weights, bf16): the whole pipeline's frames/sec, decoding and encoding included."""
+  config = workload_config('portrait', 'bfloat16', args.smoke)
+  task = tasks.get(config.task)
+  shape = (config.image_size,) * 2
+  state = jax.jit(lambda rng: task.init(rng, config, shape))(jax.random.PRNGKey(0))
+  predict = jax.jit(task.predict)
+  colorizer = Colorizer(lambda L: predict(state, L), config.image_size, batch_size=16)
+  frames = 10 if args.smoke else FILM[2]
+  write_film(folder / 'film.mp4', frames)
+  colorizer.colorize_video(str(folder / 'film.mp4'), str(folder / 'warm-up.mp4'))  # compiles
+  film = colorizer.colorize_video(str(folder / 'film.mp4'), str(folder / 'colour.mp4'))
+  return {'network': f'portrait U-Net, bf16, {config.image_size}²', 'frames': film.frames,
+          'size': f'{FILM[1]}x{FILM[0]}', 'frames_per_s': film.frames_per_sec}
+
+
 def _fmt(value, spec, scale=1.0, none='—'):
   return none if value is None else format(value * scale, spec)
 
@@ -215,6 +260,14 @@ def markdown(report):
                    f"| {_fmt(rate, '.3g')} | {ratio(t['eager'])} | {ratio(t['compile'])} |")
   elif report['torch_note']:
     lines += ['', report['torch_note']]
+  film = report.get('film')
+  if film and 'error' in film:
+    lines += ['', f"Film: failed: {film['error']}"]
+  elif film:
+    lines += ['', f"Film ({film['size']}, {film['frames']} frames, {film['network']}, "
+                  f"decoding and encoding included): {film['frames_per_s']:.1f} frames/s."]
+  elif report.get('film_note'):
+    lines += ['', report['film_note']]
   return '\n'.join(lines) + '\n'
 
 
@@ -259,6 +312,15 @@ def main(argv=None):
         report['torch'].append(run_torch(name, args, log))
       except Exception as e:
         report['torch'].append({'workload': name, 'error': f'{type(e).__name__}: {e}'})
+  if importlib.util.find_spec('av') is None:
+    report['film_note'] = 'Film: PyAV is not installed here, so no film row.'
+  else:
+    log('colorjax film...')
+    try:
+      with tempfile.TemporaryDirectory() as folder:
+        report['film'] = run_film(args, pathlib.Path(folder))
+    except Exception as e:
+      report['film'] = {'error': f'{type(e).__name__}: {e}'}
   report['environment']['wall_s'] = time.perf_counter() - start
   report['environment']['imported'] = sorted(
       {m.split('.')[0] for m in sys.modules} & {'tensorflow', 'clu', 'keras'})
@@ -267,6 +329,7 @@ def main(argv=None):
   (out / 'accelerator.json').write_text(json.dumps(report, indent=2))
   print(table, end='')
   failed = [r['workload'] for r in report['rows'] + report['torch'] if 'error' in r]
+  failed += ['film'] if 'error' in report.get('film', {}) else []
   flat = [r['workload'] for r in report['rows'] if r.get('loss_falls') is False]
   if failed or flat:
     log(f'failed: {failed or "none"}; loss did not fall: {flat or "none"}.')

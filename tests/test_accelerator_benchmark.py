@@ -29,6 +29,8 @@ def test_the_accelerator_benchmark_runs_every_family_and_every_loss_falls(tmp_pa
   assert table == result.stdout
   assert len(table.split('\n\n')[1].splitlines()) == 2 + len(rows)   # header, rule, rows
   assert 'PyTorch' in table
+  assert report['film']['frames'] == 10 and report['film']['frames_per_s'] > 0   # PyAV: make
+  assert 'Film (640x480, 10 frames' in table
 
 
 def test_published_peaks_are_found_by_device_kind():
