@@ -31,15 +31,13 @@ def free_port():
     return s.getsockname()[1]
 
 
-@pytest.fixture(scope='module')
-def server(trained_run, tmp_path_factory):
-  """``colorjax serve --workdir=RUN`` in its own process: (its URL, its first output line)."""
+def start_server(temporary, *args):
+  """``colorjax serve ARGS`` in its own process, once it prints its address: (the process,
+  its URL, that line)."""
   port = free_port()
-  temporary = tmp_path_factory.mktemp('gradio')
   process = subprocess.Popen(
-      [sys.executable, '-m', 'colorjax.cli', 'serve', f'--workdir={trained_run}',
-       f'--port={port}', '--max_upload_mb=5'], cwd=ROOT, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True,
+      [sys.executable, '-m', 'colorjax.cli', 'serve', *map(str, args), f'--port={port}'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
       env={**os.environ, 'GRADIO_TEMP_DIR': str(temporary), 'TF_CPP_MIN_LOG_LEVEL': '2'})
   lines, deadline = [], time.monotonic() + 240
   while time.monotonic() < deadline:
@@ -48,7 +46,15 @@ def server(trained_run, tmp_path_factory):
     if line.startswith('Serving on') or process.poll() is not None:
       break
   assert lines[-1].startswith('Serving on'), ''.join(lines)[-3000:]
-  yield f'http://127.0.0.1:{port}', lines[-1], temporary
+  return process, f'http://127.0.0.1:{port}', lines[-1]
+
+
+@pytest.fixture(scope='module')
+def server(trained_run, tmp_path_factory):
+  """``colorjax serve --workdir=RUN``: (its URL, its first output line, Gradio's folder)."""
+  temporary = tmp_path_factory.mktemp('gradio')
+  process, url, line = start_server(temporary, f'--workdir={trained_run}', '--max_upload_mb=5')
+  yield url, line, temporary
   process.terminate()
   process.wait(timeout=30)
 
@@ -161,6 +167,28 @@ def test_a_film_comes_back_colorized_with_its_sound(server, trained_run, tmp_pat
   frames, _, _, audio, _ = decoded(films[0])
   assert frames.shape == (10, 32, 48, 3) and audio == [('aac', 16000)]
   assert f'| reel.mp4 | {trained_run.name} | film: 10 frames, flicker ' in table
+
+
+def test_an_exported_file_is_served_like_its_run(trained_run, tmp_path):
+  """``serve --exported=FILE.onnx``: the page colorizes with the file alone, as the run does."""
+  from gradio_client import Client, handle_file
+  model = tmp_path / 'model.onnx'
+  assert run_cli('export', f'--workdir={trained_run}', '--format=onnx',
+                 f'--output={model}').returncode == 0
+  photo = photo_file(tmp_path)
+  assert run_cli('colorize', f'--workdir={trained_run}', f'--output={tmp_path / "cli"}',
+                 photo).returncode == 0
+  process, url, _ = start_server(tmp_path / 'gradio', f'--exported={model}')
+  try:
+    _, gallery, _, table = Client(url, verbose=False).predict([handle_file(str(photo))], None,
+                                                              api_name='/colorize')
+  finally:
+    process.terminate()
+    process.wait(timeout=30)
+  colorized = np.asarray(Image.open(gallery[0]['image']).convert('RGB'))
+  expected = np.asarray(Image.open(tmp_path / 'cli' / photo.name).convert('RGB'))
+  assert np.abs(colorized.astype(int) - expected).max() <= 1
+  assert f'| {photo.name} | model.onnx | colourfulness ' in table
 
 
 def test_serve_refuses_bad_flags_in_one_sentence(trained_run):
