@@ -16,7 +16,6 @@ table with each route's speed relative to colorjax's.
 """
 import argparse
 import importlib
-import statistics
 import tempfile
 import time
 
@@ -24,6 +23,7 @@ import jax
 import numpy as np
 from PIL import Image
 
+from benchmarks.cpu_convs import median_seconds
 from colorjax import tasks
 from colorjax.data import sources
 from colorjax.inference import Colorizer, artifact, onnx_export
@@ -42,15 +42,6 @@ def random_run(name):
   shape = (config.image_size, config.image_size)
   state = jax.jit(lambda rng: task.init(rng, config, shape))(jax.random.PRNGKey(0))
   return runs.Run(task=task, state=state, config=config, workdir=f'configs/{name}', step=0)
-
-
-def median_seconds(function, repeats):
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    function()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def routes(run, resolution, folder):

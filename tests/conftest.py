@@ -117,6 +117,25 @@ def run_cli(*args, timeout=300):
                         env={**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2'})
 
 
+def assert_colorizes_like_its_run(trained_run, exported, tmp_path):
+  """``colorize --exported=FILE`` on three photos of odd sizes gives what ``colorize
+  --workdir=RUN`` gives, to one grey level; returns the photos' folder."""
+  inputs = tmp_path / 'in'
+  inputs.mkdir()
+  for i, size in enumerate(((45, 70), (30, 30), (64, 20))):
+    Image.fromarray(colour_image(10 + i, size=size)).save(inputs / f'photo_{i}.png')
+  from_run, from_file = tmp_path / 'from_run', tmp_path / 'from_file'
+  assert run_cli('colorize', f'--workdir={trained_run}', f'--output={from_run}',
+                 inputs).returncode == 0
+  result = run_cli('colorize', f'--exported={exported}', f'--output={from_file}', inputs)
+  assert result.returncode == 0, result.stderr[-3000:]
+  for i in range(3):
+    a = np.asarray(Image.open(from_run / f'photo_{i}.png'), np.int16)
+    b = np.asarray(Image.open(from_file / f'photo_{i}.png'), np.int16)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+  return inputs
+
+
 @pytest.fixture(scope='session')
 def keras_inception(tmp_path_factory):
   """Keras InceptionV3 (no top, average pool) with random weights and batch-norm statistics,

@@ -14,7 +14,7 @@ from colorjax.core.validation import UserError
 from colorjax.data import images
 from colorjax.inference import Colorizer
 from colorjax.inference.artifact import Exported
-from conftest import colour_image, run_cli
+from conftest import assert_colorizes_like_its_run, colour_image, run_cli
 
 
 def test_output_paths_stay_under_the_output_folder(tmp_path):
@@ -63,24 +63,12 @@ def test_exported_model_colorizes_like_its_run_without_the_run(trained_run, tmp_
   exported = run_cli('export', f'--workdir={trained_run}', f'--output={model}')
   assert exported.returncode == 0, exported.stderr[-3000:]
   assert 'cpu, cuda, tpu' in exported.stdout
-  inputs = tmp_path / 'in'
-  inputs.mkdir()
-  for i, size in enumerate(((45, 70), (30, 30), (64, 20))):
-    Image.fromarray(colour_image(10 + i, size=size)).save(inputs / f'photo_{i}.png')
-  from_run, from_file = tmp_path / 'from_run', tmp_path / 'from_file'
-  assert run_cli('colorize', f'--workdir={trained_run}', f'--output={from_run}',
-                 inputs).returncode == 0
-  # The exported file alone: the run's folder (config, checkpoints) is gone.
+  # The exported file alone, moved away from the run it came from.
   moved = tmp_path / 'elsewhere.cjx'
   os.rename(model, moved)
-  result = run_cli('colorize', f'--exported={moved}', f'--output={from_file}', inputs)
-  assert result.returncode == 0, result.stderr[-3000:]
-  for i in range(3):
-    a = np.asarray(Image.open(from_run / f'photo_{i}.png'), np.int16)
-    b = np.asarray(Image.open(from_file / f'photo_{i}.png'), np.int16)
-    assert np.abs(a - b).max() <= 1
-  wrong = run_cli('colorize', f'--exported={moved}', '--resolution=64', f'--output={from_file}',
-                  inputs)
+  inputs = assert_colorizes_like_its_run(trained_run, moved, tmp_path)
+  wrong = run_cli('colorize', f'--exported={moved}', '--resolution=64',
+                  f'--output={tmp_path / "other"}', inputs)
   assert wrong.returncode == 2 and 'exported at 32' in wrong.stderr
 
 

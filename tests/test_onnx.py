@@ -7,14 +7,14 @@ import numpy as np
 import onnx
 import onnx.helper
 import pytest
-from PIL import Image
 
 from colorjax import tasks
 from colorjax.core.validation import UserError
 from colorjax.inference import Colorizer, onnx_export, onnx_model
 from colorjax.inference.colorizer import network_input
 from colorjax.training import runs
-from conftest import FAMILIES, colour_image, family_config, run_cli
+from conftest import (FAMILIES, assert_colorizes_like_its_run, colour_image, family_config,
+                      run_cli)
 
 # float32 agreement: 1e-4 of the ab range (Lab units, about -110..110) the networks predict
 AB_TOLERANCE = 1e-4 * 110
@@ -85,19 +85,7 @@ def test_onnx_export_and_colorize_from_the_command_line(trained_run, tmp_path):
   result = run_cli('export', f'--workdir={trained_run}', '--format=onnx', f'--output={model}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'ONNX (opset 17, L float32 [batch, 32, 32, 1] -> ab float32' in result.stdout
-  inputs = tmp_path / 'in'
-  inputs.mkdir()
-  for i, size in enumerate(((45, 70), (30, 30), (64, 20))):
-    Image.fromarray(colour_image(10 + i, size=size)).save(inputs / f'photo_{i}.png')
-  from_run, from_onnx = tmp_path / 'from_run', tmp_path / 'from_onnx'
-  assert run_cli('colorize', f'--workdir={trained_run}', f'--output={from_run}',
-                 inputs).returncode == 0
-  result = run_cli('colorize', f'--exported={model}', f'--output={from_onnx}', inputs)
-  assert result.returncode == 0, result.stderr[-3000:]
-  for i in range(3):
-    a = np.asarray(Image.open(from_run / f'photo_{i}.png'), np.int16)
-    b = np.asarray(Image.open(from_onnx / f'photo_{i}.png'), np.int16)
-    assert a.shape == b.shape and np.abs(a - b).max() <= 1
+  inputs = assert_colorizes_like_its_run(trained_run, model, tmp_path)
   wrong = run_cli('colorize', f'--exported={model}', '--resolution=64',
                   f'--output={tmp_path / "other"}', inputs)
   assert wrong.returncode == 2 and f'{model} was exported at 32' in wrong.stderr

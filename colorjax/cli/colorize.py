@@ -164,7 +164,7 @@ def main(argv):
                                '--output=DIR and at least one input file, folder or glob.')
   if all(sources):
     raise validation.UserError('give one of --workdir, --checkpoint and --exported.')
-  highest_crf = {'h264': 51, 'vp9': 63, 'ffv1': None}[_VIDEO_CODEC.value]
+  highest_crf = video.HIGHEST_CRF.get(_VIDEO_CODEC.value)
   if highest_crf is not None and not 0 <= _CRF.value <= highest_crf:
     raise validation.UserError(f'--crf={_CRF.value} is not allowed; use 0 to {highest_crf} for '
                                f'--video_codec={_VIDEO_CODEC.value} (lower is better).')

@@ -40,23 +40,27 @@ _MAX_PIXELS = flags.DEFINE_integer('max_pixels', images.DEFAULT_MAX_PIXELS,
 
 
 def model_makers():
-  """{name: make(resolution) -> Colorizer} for every --workdir and --exported, and the
-  resolutions the page offers."""
-  makers, choices = {}, set()
+  """{name: make(resolution) -> Colorizer} for every --workdir and --exported, the resolutions
+  the page offers, and the default one (the first model's own)."""
+  makers, choices, defaults = {}, set(), []
   for workdir in _WORKDIRS.value:
     run = runs.load(workdir)
+    if _RESOLUTION.value:
+      runs.check_resolution(run, _RESOLUTION.value)
     name = os.path.basename(os.path.normpath(workdir))
     makers[name] = lambda r, run=run: Colorizer.for_run(run, r)
     size, stride = run.config.image_size, run.task.total_stride(run.config)
     choices |= {s for s in (size // 2, size, 2 * size, 4 * size) if s % stride == 0 and s > 0}
+    defaults.append(size)
   for path in _EXPORTED.value:
     colorizer = Colorizer.from_exported(path)
     makers[os.path.basename(path)] = lambda r, c=colorizer: c
     choices.add(colorizer.resolution)
+    defaults.append(colorizer.resolution)
   if len(makers) != len(_WORKDIRS.value) + len(_EXPORTED.value):
     raise validation.UserError('two models have the same name; give each run or file a '
                                'distinct folder or file name.')
-  return makers, sorted(choices)
+  return makers, sorted(choices), defaults[0]
 
 
 def main(argv):
@@ -68,13 +72,11 @@ def main(argv):
     if value < low or (flag == 'port' and value > 65535):
       raise validation.UserError(f'--{flag}={value} is not allowed; use 1 or more'
                                  f'{" (at most 65535)" if flag == "port" else ""}.')
-  makers, resolutions = model_makers()
-  default = _RESOLUTION.value or resolutions[len(resolutions) // 2 - (len(resolutions) > 3)]
-  if _WORKDIRS.value and _RESOLUTION.value:
-    runs.check_resolution(runs.load(_WORKDIRS.value[0]), _RESOLUTION.value)
-  if _EXPORTED.value and _WORKDIRS.value == [] and _RESOLUTION.value not in (None, *resolutions):
+  makers, resolutions, default = model_makers()
+  if not _WORKDIRS.value and _RESOLUTION.value not in (None, *resolutions):
     raise validation.UserError(f'--resolution={_RESOLUTION.value} is not allowed; the exported '
                                f'files take {", ".join(map(str, resolutions))}.')
+  default = _RESOLUTION.value or default
   models = page.Models(makers, default)
   models.warm_up()
   try:

@@ -59,7 +59,7 @@ def ciede2000(lab1, lab2):
   return jnp.sqrt(dL ** 2 + dC ** 2 + dH ** 2 - jnp.sin(2 * rotation) * r_c * dC * dH)
 
 
-def colourfulness(rgb, absolute=False):
+def colourfulness(rgb, absolute=False, xp=jnp):
   """Hasler and Süsstrunk's colourfulness per image, on the 0-255 scale (0: gray).
 
   ``absolute``: of |R - G| and |(R + G) / 2 - B|, as DDColor's evaluation code computes it
@@ -69,10 +69,10 @@ def colourfulness(rgb, absolute=False):
   rg = rgb[..., 0] - rgb[..., 1]
   yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
   if absolute:
-    rg, yb = jnp.abs(rg), jnp.abs(yb)
+    rg, yb = xp.abs(rg), xp.abs(yb)
   axes = tuple(range(1, rg.ndim))
-  spread = jnp.sqrt(jnp.var(rg, axis=axes) + jnp.var(yb, axis=axes))
-  mean = jnp.hypot(jnp.mean(rg, axis=axes), jnp.mean(yb, axis=axes))
+  spread = xp.sqrt(xp.var(rg, axis=axes) + xp.var(yb, axis=axes))
+  mean = xp.hypot(xp.mean(rg, axis=axes), xp.mean(yb, axis=axes))
   return spread + 0.3 * mean
 
 
@@ -101,6 +101,9 @@ def eval_sums(predicted_ab, lab, rgb, mask):
 
 # |ΔL| (Lab units) below which a pixel counts as unchanged between two frames, for flicker
 STEADY_L_CHANGE = 2.0
+# Mean |ab| (Lab units) from which an image or film counts as in colour, so that an ab error
+# against it means something
+COLOUR_CHROMA = 2.0
 
 
 def steady_ab_change(L_before, ab_before, L, ab, steady=STEADY_L_CHANGE, xp=jnp):

@@ -21,10 +21,10 @@ from colorjax.data.video import VideoError
 from colorjax.inference import temporal
 
 CODECS = {'h264': 'libx264', 'vp9': 'libvpx-vp9', 'ffv1': 'ffv1'}   # --video_codec: encoder
+HIGHEST_CRF = {'h264': 51, 'vp9': 63}   # --crf's range, 0 to this (ffv1 is lossless: none)
 DEFAULT_CRF = 18          # x264's "visually lossless": no banding in smooth gradients
 _MUXERS = {'.mp4': 'mp4', '.m4v': 'mp4', '.mov': 'mov', '.mkv': 'matroska'}
 _FLICKER_STRIDE = 4       # flicker and ab error are measured on every 4th pixel of each axis
-_GRAY_CHROMA = 2.0        # mean |ab| under which an input film counts as black and white
 # AAC needs a channel order; containers such as AVI give only a count
 _NAMED_LAYOUTS = {1: 'mono', 2: 'stereo', 6: '5.1', 8: '7.1'}
 
@@ -90,7 +90,7 @@ class _Meter:
   def into(self, report):
     out_sum, in_sum, count, ab_error = self.sums
     report.flicker = out_sum / count if count else 0.0
-    if self.frames and self.input_chroma / self.frames >= _GRAY_CHROMA:
+    if self.frames and self.input_chroma / self.frames >= metrics.COLOUR_CHROMA:
       report.original_flicker = in_sum / count if count else 0.0
       report.ab_error = ab_error / self.frames
 
@@ -99,12 +99,12 @@ class _Writer:
   """The output file: video stream like the input's (size, time base, rotation), and its
   audio streams copied, or re-encoded to AAC where the container refuses the copy."""
 
-  def __init__(self, path, reader, codec, crf, rotation):
+  def __init__(self, path, muxer, reader, codec, crf, rotation):
     av = video_data.av()
     self.path, self.container, errors = path, None, []
     for copy_audio in (True, False):
       try:
-        self._open(av, reader, codec, crf, rotation, copy_audio)
+        self._open(av, muxer, reader, codec, crf, rotation, copy_audio)
         self.audio = ('copied' if copy_audio else 're-encoded to AAC') if reader.audio_streams \
             else 'none'
         return
@@ -115,9 +115,8 @@ class _Writer:
     raise VideoError(f'{path} cannot be written with --video_codec={codec} '
                      f'({"; ".join(dict.fromkeys(errors))}).')
 
-  def _open(self, av, reader, codec, crf, rotation, copy_audio):
-    ext = os.path.splitext(self.path[:-len('.partial')])[1].lower()
-    self.container = av.open(self.path, 'w', format=_MUXERS[ext])
+  def _open(self, av, muxer, reader, codec, crf, rotation, copy_audio):
+    self.container = av.open(self.path, 'w', format=muxer)
     film, source = reader.film, reader.stream
     stream = self.container.add_stream(CODECS[codec], rate=film.rate or 25)
     stream.width, stream.height = film.width, film.height
@@ -221,6 +220,10 @@ def colorize_video(colorizer, src, dst, *, temporal_method='smooth', codec='h264
   only if ``overwrite``, and only when the new film is complete."""
   if codec not in CODECS:
     raise VideoError(f'--video_codec={codec} is not allowed; use one of {", ".join(CODECS)}.')
+  muxer = _MUXERS.get(os.path.splitext(dst)[1].lower())
+  if muxer is None:
+    raise VideoError(f'{dst} is not allowed; a colorized film is written as '
+                     f'{", ".join(_MUXERS)}.')
   if os.path.realpath(src) == os.path.realpath(dst):
     raise VideoError(f'{dst} would overwrite its input.')
   if os.path.lexists(dst) and not overwrite:
@@ -250,7 +253,7 @@ def colorize_video(colorizer, src, dst, *, temporal_method='smooth', codec='h264
       for frames, abs_, used, starts, audio in _drain(colorized):
         if writer is None and frames:
           os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-          writer = _Writer(partial, reader, codec, crf, frames[0][2])
+          writer = _Writer(partial, muxer, reader, codec, crf, frames[0][2])
         for (rgb, pts, _), ab, size, starts_scene in zip(frames, abs_, used, starts):
           out = colorizer.full_resolution(rgb, ab, size)
           writer.frame(out, pts)

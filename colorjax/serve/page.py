@@ -18,14 +18,12 @@ import uuid
 
 import numpy as np
 
-from colorjax.core import color
+from colorjax.core import color, metrics
 from colorjax.core.validation import UserError
 from colorjax.data import images
 from colorjax.data import video as video_data
 from colorjax.data.video import VideoError
 
-# Where a photo counts as in colour (its mean |ab|), so that an ab error means something
-COLOUR_CHROMA = 2.0
 _SIDE_BY_SIDE = 'the first photo, before | after'
 FILM_MAX_AGE = 1800   # seconds a colorized film is kept for its download
 
@@ -39,22 +37,15 @@ def _gradio():
   return gradio
 
 
-def colourfulness(rgb):
-  """Hasler and Süsstrunk's colourfulness of uint8 RGB (0: gray), as ``evaluate`` reports it."""
-  rgb = rgb.astype(np.float64)
-  rg = rgb[..., 0] - rgb[..., 1]
-  yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-  return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
-
-
 def figures(original, colorized):
   """{'colourfulness', 'ab_error' (None for a gray photo)} of one result; the ab error on
   every second pixel of each axis."""
   grid = (slice(None, None, 2),) * 2
   ab_in = color.rgb_to_lab(color.uint8_to_unit(original[grid], np.float32, np), np)[..., 1:]
   ab_out = color.rgb_to_lab(color.uint8_to_unit(colorized[grid], np.float32, np), np)[..., 1:]
-  in_colour = np.abs(ab_in).mean() >= COLOUR_CHROMA
-  return {'colourfulness': colourfulness(colorized),
+  in_colour = np.abs(ab_in).mean() >= metrics.COLOUR_CHROMA
+  colourfulness = metrics.colourfulness(colorized[None] / 255.0, xp=np)[0]
+  return {'colourfulness': float(colourfulness),
           'ab_error': float(np.abs(ab_out - ab_in).mean()) if in_colour else None}
 
 
